@@ -1,0 +1,133 @@
+#!/usr/bin/env bash
+# setup.sh installs what tagnet needs that Go modules do not bring, and checks
+# what it installs. It is idempotent: a second run only verifies.
+#
+#   scripts/setup.sh            ONNX Runtime, OpenBLAS, test photos
+#   scripts/setup.sh --cuda     also the CUDA 13 provider libraries (≈180 MB)
+#   scripts/setup.sh --fashion-mnist   also Debian's Fashion-MNIST IDX files
+#
+# Everything project-local goes under .native/ (git-ignored). Facts and
+# checksums: ../shared/docs/runtime.md in the design docs, mirrored below.
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+native="$root/.native"
+ort_version=1.29.0
+ort_dir="$native/onnxruntime-$ort_version"
+
+ort_tgz_sha=cfdfb45ec4044b1fdca43e5d2e180fb6817e649ff8ad1e0dfc90e18e51b67037
+ort_lib_sha=89688f5cf51c7e31befbb7b9101bc027799009b18d1baa9a5b1146a72e69538d
+cuda_pkg=com.github.asus4.onnxruntime.linux-x64-gpu@0.4.9
+cuda_tgz_sha=2b459e0c17f340c92970c10ed86de4f37a3009f93c14053e6ad4334cbb6be412
+cuda_lib_sha=56cf3254b118ad837ccc4ed8f6d1b23504bbf7ef91b34cbc0b289cb7f10b3037
+shared_lib_sha=c6a12593396095f5670160e284c35d1700b7708cf3037b7042e2a5200ccae772
+
+# Real photographs from Debian's darknet package (data folder only).
+declare -A photo_sha=(
+  [dog.jpg]=5a9522051c3cec2bbd2f6323fccba32e8fbf3ddcc2b3e2fd46b04c720bc6f866
+  [eagle.jpg]=f95f57297fd51a6c5ddceb5ed6916fa759d1d65f402fee34c05b31a9608755c0
+  [giraffe.jpg]=00dc48a9b2af8a1fe4c4b79319726591f1033c7e1150f21e7577a79f3b6659f1
+  [horses.jpg]=c8f0a677a1356569e2ce71d2fa88c1030c0ae57ecf5e14170e02d9a86a20dcb4
+  [kite.jpg]=87410f52f79cc256c3949b48a3548632c07c8e9943468ef8caa6250f6643be8e
+  [person.jpg]=cdcbab947e46110fc2b77784ac54ddbbab2640f1e44cb5e91fc8984a9793a7d1
+)
+
+want_cuda=0
+want_fmnist=0
+for arg in "$@"; do
+  case "$arg" in
+    --cuda) want_cuda=1 ;;
+    --fashion-mnist) want_fmnist=1 ;;
+    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
+    *) echo "setup.sh: unknown option $arg" >&2; exit 2 ;;
+  esac
+done
+
+say() { printf 'setup: %s\n' "$*" >&2; }
+die() { printf 'setup: error: %s\n' "$*" >&2; exit 1; }
+
+sha_ok() { # file expected-sha256
+  [ -f "$1" ] && [ "$(sha256sum "$1" | cut -d' ' -f1)" = "$2" ]
+}
+
+as_root() {
+  if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
+    die "need root to run: $*"; fi
+}
+
+apt_install() { # packages...
+  local missing=()
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  say "installing Debian packages: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  as_root apt-get install -y -qq "${missing[@]}" >/dev/null 2>&1 || {
+    as_root apt-get update -qq >/dev/null
+    as_root apt-get install -y -qq "${missing[@]}" >/dev/null
+  }
+}
+
+npm_fetch() { # package@version expected-tgz-sha dest-tgz
+  local pkg=$1 sha=$2 dest=$3 tmp
+  sha_ok "$dest" "$sha" && return 0
+  command -v npm >/dev/null || die "npm is needed to fetch $pkg (Debian package npm)"
+  tmp=$(mktemp -d)
+  say "fetching $pkg from the npm registry"
+  (cd "$tmp" && npm pack --silent "$pkg" >/dev/null)
+  local got
+  got=$(ls "$tmp"/*.tgz)
+  sha_ok "$got" "$sha" || die "checksum mismatch for $pkg tarball (want $sha)"
+  mv "$got" "$dest"
+  rm -rf "$tmp"
+}
+
+install_ort() {
+  local lib="$ort_dir/libonnxruntime.so.1"
+  if sha_ok "$lib" "$ort_lib_sha"; then return 0; fi
+  mkdir -p "$ort_dir" "$native/cache"
+  local tgz="$native/cache/onnxruntime-node-$ort_version.tgz"
+  npm_fetch "onnxruntime-node@$ort_version" "$ort_tgz_sha" "$tgz"
+  tar -xzf "$tgz" -C "$ort_dir" --strip-components=5 package/bin/napi-v6/linux/x64/libonnxruntime.so.1
+  sha_ok "$lib" "$ort_lib_sha" || die "checksum mismatch for $lib (want $ort_lib_sha)"
+  say "ONNX Runtime $ort_version installed in $ort_dir"
+}
+
+install_cuda_provider() {
+  if sha_ok "$ort_dir/libonnxruntime_providers_cuda.so" "$cuda_lib_sha" &&
+     sha_ok "$ort_dir/libonnxruntime_providers_shared.so" "$shared_lib_sha"; then return 0; fi
+  mkdir -p "$native/cache"
+  local tgz="$native/cache/onnxruntime-linux-x64-gpu-0.4.9.tgz"
+  npm_fetch "$cuda_pkg" "$cuda_tgz_sha" "$tgz"
+  tar -xzf "$tgz" -C "$ort_dir" --strip-components=4 \
+    package/Plugins/Linux/x64/libonnxruntime_providers_cuda.so \
+    package/Plugins/Linux/x64/libonnxruntime_providers_shared.so
+  sha_ok "$ort_dir/libonnxruntime_providers_cuda.so" "$cuda_lib_sha" || die "checksum mismatch for the CUDA provider"
+  sha_ok "$ort_dir/libonnxruntime_providers_shared.so" "$shared_lib_sha" || die "checksum mismatch for the shared provider"
+  say "CUDA provider libraries installed in $ort_dir"
+}
+
+install_photos() {
+  local dir="$native/photos" f ok=1
+  for f in "${!photo_sha[@]}"; do sha_ok "$dir/$f" "${photo_sha[$f]}" || ok=0; done
+  [ $ok = 1 ] && return 0
+  mkdir -p "$dir"
+  local tmp
+  tmp=$(mktemp -d)
+  say "fetching test photographs from Debian's darknet package (not installing it)"
+  (cd "$tmp" && apt-get download darknet >/dev/null 2>&1 || { as_root apt-get update -qq >/dev/null; apt-get download darknet >/dev/null 2>&1; })
+  dpkg-deb --fsys-tarfile "$tmp"/darknet_*.deb | tar -x -C "$tmp" ./usr/share/darknet/data/
+  for f in "${!photo_sha[@]}"; do
+    cp "$tmp/usr/share/darknet/data/$f" "$dir/$f"
+    sha_ok "$dir/$f" "${photo_sha[$f]}" || die "checksum mismatch for photo $f"
+  done
+  rm -rf "$tmp"
+}
+
+apt_install libopenblas-dev pkg-config
+install_ort
+install_photos
+[ $want_cuda = 1 ] && install_cuda_provider
+[ $want_fmnist = 1 ] && apt_install dataset-fashion-mnist
+exit 0
