@@ -55,6 +55,23 @@ as_root() {
     die "need root to run: $*"; fi
 }
 
+# The shared torchvision ResNet-18 export with PyTorch's logits (see the
+# design docs' fixtures folder), copied beside the other native pieces so
+# tests find it wherever the repository is cloned.
+fixture_sha=1f7da8b8a7320aa2778dc313a977378371705958a7e0f2868c37933abaa56d7b
+install_fixtures() {
+  local dest="$native/fixtures/torchvision-resnet18" src=""
+  sha_ok "$dest/model.onnx" "$fixture_sha" && return 0
+  for cand in "${TAGNET_SHARED:-}/fixtures" "$root/../shared/fixtures" /work/shared/fixtures; do
+    if [ -f "$cand/torchvision-resnet18/model.onnx" ]; then src="$cand/torchvision-resnet18"; break; fi
+  done
+  [ -n "$src" ] || die "the torchvision-resnet18 fixture was not found (set TAGNET_SHARED to the shared folder holding fixtures/)"
+  mkdir -p "$dest"
+  cp "$src"/model.onnx "$src"/input.f32 "$src"/torch_logits.f32 "$src"/README.md "$dest"/
+  chmod u+w "$dest"/*
+  sha_ok "$dest/model.onnx" "$fixture_sha" || die "checksum mismatch for the fixture $src/model.onnx"
+}
+
 apt_install() { # packages...
   local missing=()
   for p in "$@"; do
@@ -128,6 +145,7 @@ install_photos() {
 apt_install libopenblas-dev pkg-config
 install_ort
 install_photos
+install_fixtures
 [ $want_cuda = 1 ] && install_cuda_provider
 [ $want_fmnist = 1 ] && apt_install dataset-fashion-mnist
 exit 0

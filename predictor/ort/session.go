@@ -1,0 +1,599 @@
+package ort
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+
+	onnxruntime "github.com/yalue/onnxruntime_go"
+	"go.uber.org/zap"
+)
+
+// Execution provider names for SessionOptions.Providers and
+// Session.Provider.
+const (
+	ProviderCPU  = "cpu"
+	ProviderCUDA = "cuda"
+)
+
+// Policies for SessionOptions.OnUnavailable.
+const (
+	// OnUnavailableFail makes NewSession fail when a requested accelerator
+	// cannot be used.
+	OnUnavailableFail = "fail"
+	// OnUnavailableFallback makes NewSession continue on the CPU, logging a
+	// warning that names the reason.
+	OnUnavailableFallback = "fallback"
+)
+
+// Graph optimisation levels for SessionOptions.GraphOptimization.
+const (
+	OptimizeDisable  = "disable"
+	OptimizeBasic    = "basic"
+	OptimizeExtended = "extended"
+	OptimizeAll      = "all"
+)
+
+// LogitsOutput is the output name a Session runs when the model has it.
+const LogitsOutput = "logits"
+
+// CUDA provider library file names; ONNX Runtime loads them from the folder
+// of libonnxruntime.so.1.
+const (
+	cudaProviderLibrary   = "libonnxruntime_providers_cuda.so"
+	sharedProviderLibrary = "libonnxruntime_providers_shared.so"
+)
+
+// SessionOptions configures NewSession. The zero value runs on the CPU with
+// ONNX Runtime's default threading and all graph optimisations.
+type SessionOptions struct {
+	// IntraOpThreads is the number of threads one Run uses inside an
+	// operator. Zero means ONNX Runtime's default (one per physical core).
+	IntraOpThreads int
+	// InterOpThreads is the number of threads running independent operators
+	// in parallel. Zero means ONNX Runtime's default. ONNX Runtime uses it
+	// only in its parallel execution mode, which this package leaves off
+	// (it does not help a ResNet's chain of operators).
+	InterOpThreads int
+	// GraphOptimization is "disable", "basic", "extended" or "all". Empty
+	// means "all".
+	GraphOptimization string
+	// Providers lists execution providers in preference order: "cpu",
+	// "cuda" (case does not matter). Empty means CPU only. The first entry
+	// is the one set up; the CPU is always available, so entries after
+	// "cpu" are never reached, and ["cuda", "cpu"] reads as "CUDA, else the
+	// CPU" once OnUnavailable is "fallback". The CPU provider also runs any
+	// operator an accelerator lacks.
+	Providers []string
+	// CUDA configures the CUDA provider when Providers lists "cuda".
+	CUDA CUDAOptions
+	// OnUnavailable says what to do when a listed accelerator cannot be
+	// set up: "fail" returns an error wrapping ErrProviderUnavailable that
+	// names the reason; "fallback" continues on the CPU and logs a warning
+	// naming the reason. Empty means "fail".
+	OnUnavailable string
+	// Logger receives the session's log lines. Nil means the Runtime's
+	// logger.
+	Logger *zap.Logger
+}
+
+// CUDAOptions configures the CUDA execution provider.
+type CUDAOptions struct {
+	// DeviceID is the GPU to run on. Zero is the first GPU.
+	DeviceID int
+	// CudnnConvAlgoSearch is "heuristic", "exhaustive" or "default" (case
+	// does not matter). Empty means "heuristic": the exhaustive search makes
+	// the first run at each new batch size slow.
+	CudnnConvAlgoSearch string
+	// MemLimit caps the provider's memory arena in bytes. Zero means no
+	// limit.
+	MemLimit uint64
+}
+
+// Validate reports the first invalid field, wrapping ErrOptions.
+func (o SessionOptions) Validate() error {
+	if o.IntraOpThreads < 0 {
+		return fmt.Errorf("%w: intra-op threads %d is negative", ErrOptions, o.IntraOpThreads)
+	}
+	if o.InterOpThreads < 0 {
+		return fmt.Errorf("%w: inter-op threads %d is negative", ErrOptions, o.InterOpThreads)
+	}
+	if _, err := optimizationLevel(o.GraphOptimization); err != nil {
+		return err
+	}
+	seen := map[string]bool{}
+	for _, p := range o.Providers {
+		name := strings.ToLower(strings.TrimSpace(p))
+		switch name {
+		case ProviderCPU, ProviderCUDA:
+		default:
+			return fmt.Errorf("%w: unknown execution provider %q (want %q or %q)", ErrOptions, p, ProviderCPU, ProviderCUDA)
+		}
+		if seen[name] {
+			return fmt.Errorf("%w: execution provider %q listed twice", ErrOptions, p)
+		}
+		seen[name] = true
+	}
+	switch o.OnUnavailable {
+	case "", OnUnavailableFail, OnUnavailableFallback:
+	default:
+		return fmt.Errorf("%w: on-unavailable policy %q (want %q or %q)", ErrOptions, o.OnUnavailable, OnUnavailableFail, OnUnavailableFallback)
+	}
+	if o.CUDA.DeviceID < 0 {
+		return fmt.Errorf("%w: cuda device id %d is negative", ErrOptions, o.CUDA.DeviceID)
+	}
+	if _, err := convAlgoSearch(o.CUDA.CudnnConvAlgoSearch); err != nil {
+		return err
+	}
+	return nil
+}
+
+func optimizationLevel(s string) (onnxruntime.GraphOptimizationLevel, error) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "", OptimizeAll:
+		return onnxruntime.GraphOptimizationLevelEnableAll, nil
+	case OptimizeExtended:
+		return onnxruntime.GraphOptimizationLevelEnableExtended, nil
+	case OptimizeBasic:
+		return onnxruntime.GraphOptimizationLevelEnableBasic, nil
+	case OptimizeDisable:
+		return onnxruntime.GraphOptimizationLevelDisableAll, nil
+	}
+	return 0, fmt.Errorf("%w: graph optimisation %q (want disable, basic, extended or all)", ErrOptions, s)
+}
+
+func convAlgoSearch(s string) (string, error) {
+	switch v := strings.ToUpper(strings.TrimSpace(s)); v {
+	case "":
+		return "HEURISTIC", nil
+	case "HEURISTIC", "EXHAUSTIVE", "DEFAULT":
+		return v, nil
+	}
+	return "", fmt.Errorf("%w: cudnn conv algo search %q (want heuristic, exhaustive or default)", ErrOptions, s)
+}
+
+// Session runs one model. Its shape facts are read once when it is opened.
+// A Session is safe for concurrent use by many goroutines; Close waits for
+// runs in flight.
+type Session struct {
+	rt       *Runtime
+	logger   *zap.Logger
+	provider string
+
+	inputName   string
+	inputShape  []int64 // as the model declares it; -1 for dynamic axes
+	sampleSize  int     // elements of one sample: product of inputShape[1:]
+	outputNames []string
+	logitsName  string
+	classes     int
+
+	mu     sync.RWMutex // read-held by runs, write-held by Close
+	sess   *onnxruntime.DynamicAdvancedSession
+	closed bool
+}
+
+// NewSession opens the ONNX model at modelPath. The model must have one
+// float32 input whose axes other than the first (the batch axis, usually
+// dynamic) are fixed, and a float32 [N,C] output named "logits" (or, when
+// none is so named, its first output). Providers are set up as opts
+// describes; Session.Provider tells which one runs.
+func NewSession(rt *Runtime, modelPath string, opts SessionOptions) (*Session, error) {
+	fi, err := os.Stat(modelPath)
+	if err != nil {
+		return nil, fmt.Errorf("opening model: %w", err)
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("opening model %s: not a regular file", modelPath)
+	}
+	return newSession(rt, modelSource{path: modelPath}, opts)
+}
+
+// NewSessionFromBytes is NewSession for a model held in memory. The bytes
+// are not needed after it returns.
+func NewSessionFromBytes(rt *Runtime, model []byte, opts SessionOptions) (*Session, error) {
+	if len(model) == 0 {
+		return nil, errors.New("opening model: no bytes")
+	}
+	return newSession(rt, modelSource{data: model}, opts)
+}
+
+// modelSource is a model file or a model in memory.
+type modelSource struct {
+	path string
+	data []byte
+}
+
+func (m modelSource) String() string {
+	if m.path != "" {
+		return m.path
+	}
+	return fmt.Sprintf("<%d bytes in memory>", len(m.data))
+}
+
+func newSession(rt *Runtime, src modelSource, opts SessionOptions) (s *Session, err error) {
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	if err := rt.acquire(); err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			if rerr := rt.release(); rerr != nil {
+				rt.logger.Warn("releasing onnx runtime", zap.Error(rerr))
+			}
+		}
+	}()
+	logger := opts.Logger
+	if logger == nil {
+		logger = rt.logger
+	} else {
+		logger = logger.With(zap.String("component", "ort"))
+	}
+	logger = logger.With(zap.String("model", src.String()))
+
+	s = &Session{rt: rt, logger: logger}
+	if err := s.readInputsOutputs(src); err != nil {
+		return nil, fmt.Errorf("opening model %s: %w", src, err)
+	}
+
+	// The first provider listed is the one wanted; the CPU is always
+	// available, so nothing after "cpu" is ever reached.
+	wantCUDA := len(opts.Providers) > 0 && strings.ToLower(strings.TrimSpace(opts.Providers[0])) == ProviderCUDA
+	fallback := opts.OnUnavailable == OnUnavailableFallback
+
+	s.provider = ProviderCPU
+	if wantCUDA {
+		s.sess, err = s.open(src, opts, true)
+		if err == nil {
+			s.provider = ProviderCUDA
+		} else {
+			var pe *providerError
+			if !fallback || !errors.As(err, &pe) {
+				return nil, fmt.Errorf("opening model %s: %w", src, err)
+			}
+			logger.Warn("cuda execution provider unavailable; falling back to cpu",
+				zap.String("provider", pe.provider), zap.String("reason", pe.reason.Error()))
+		}
+	}
+	if s.sess == nil {
+		if s.sess, err = s.open(src, opts, false); err != nil {
+			return nil, fmt.Errorf("opening model %s: %w", src, err)
+		}
+	}
+	logger.Info("onnx session ready",
+		zap.String("provider", s.provider),
+		zap.String("input", s.inputName), zap.Int64s("input_shape", s.inputShape),
+		zap.String("output", s.logitsName), zap.Int("classes", s.classes))
+	return s, nil
+}
+
+// readInputsOutputs reads the model's input and output names and shapes
+// through a temporary, unoptimised CPU session.
+func (s *Session) readInputsOutputs(src modelSource) error {
+	var ins, outs []onnxruntime.InputOutputInfo
+	var err error
+	if src.path != "" {
+		so, serr := onnxruntime.NewSessionOptions()
+		if serr != nil {
+			return fmt.Errorf("creating session options: %w", serr)
+		}
+		defer so.Destroy()
+		if serr := so.SetGraphOptimizationLevel(onnxruntime.GraphOptimizationLevelDisableAll); serr != nil {
+			return fmt.Errorf("setting graph optimisation: %w", serr)
+		}
+		ins, outs, err = onnxruntime.GetInputOutputInfoWithOptions(src.path, so)
+	} else {
+		ins, outs, err = onnxruntime.GetInputOutputInfoWithONNXData(src.data)
+	}
+	if err != nil {
+		return fmt.Errorf("reading inputs and outputs: %w", err)
+	}
+
+	if len(ins) != 1 {
+		return fmt.Errorf("%w: %d inputs, want 1", ErrModel, len(ins))
+	}
+	in := ins[0]
+	if in.OrtValueType != onnxruntime.ONNXTypeTensor || in.DataType != onnxruntime.TensorElementDataTypeFloat {
+		return fmt.Errorf("%w: input %q is %s, want a float32 tensor", ErrModel, in.Name, in.String())
+	}
+	if len(in.Dimensions) < 2 {
+		return fmt.Errorf("%w: input %q has shape %v, want a batch axis and at least one more", ErrModel, in.Name, in.Dimensions)
+	}
+	size := 1
+	for i, d := range in.Dimensions[1:] {
+		if d <= 0 {
+			return fmt.Errorf("%w: input %q has shape %v; only the batch axis may be dynamic", ErrModel, in.Name, in.Dimensions)
+		}
+		if size > math.MaxInt32/int(d) {
+			return fmt.Errorf("%w: input %q: one sample of shape %v is too large (axis %d)", ErrModel, in.Name, in.Dimensions, i+1)
+		}
+		size *= int(d)
+	}
+	s.inputName = in.Name
+	s.inputShape = slices.Clone([]int64(in.Dimensions))
+	s.sampleSize = size
+
+	if len(outs) == 0 {
+		return fmt.Errorf("%w: no outputs", ErrModel)
+	}
+	out := outs[0]
+	for _, o := range outs {
+		s.outputNames = append(s.outputNames, o.Name)
+		if o.Name == LogitsOutput {
+			out = o
+		}
+	}
+	if out.OrtValueType != onnxruntime.ONNXTypeTensor || out.DataType != onnxruntime.TensorElementDataTypeFloat {
+		return fmt.Errorf("%w: output %q is %s, want a float32 tensor", ErrModel, out.Name, out.String())
+	}
+	if len(out.Dimensions) != 2 || out.Dimensions[1] <= 0 || out.Dimensions[1] > math.MaxInt32 {
+		return fmt.Errorf("%w: output %q has shape %v, want [N,C] with C fixed", ErrModel, out.Name, out.Dimensions)
+	}
+	if b := out.Dimensions[0]; b > 0 && b != s.inputShape[0] {
+		return fmt.Errorf("%w: output %q has batch axis %d, input %q has %d", ErrModel, out.Name, b, in.Name, s.inputShape[0])
+	}
+	s.logitsName = out.Name
+	s.classes = int(out.Dimensions[1])
+	return nil
+}
+
+// open creates the ONNX Runtime session, with the CUDA provider when
+// cuda is set. Any failure to use CUDA wraps ErrProviderUnavailable.
+func (s *Session) open(src modelSource, opts SessionOptions, cuda bool) (*onnxruntime.DynamicAdvancedSession, error) {
+	so, err := s.sessionOptions(opts)
+	if err != nil {
+		return nil, err
+	}
+	defer so.Destroy()
+	if cuda {
+		if err := appendCUDA(so, s.rt.path, opts.CUDA); err != nil {
+			return nil, &providerError{provider: ProviderCUDA, reason: err}
+		}
+	}
+	ins, outs := []string{s.inputName}, []string{s.logitsName}
+	var sess *onnxruntime.DynamicAdvancedSession
+	if src.path != "" {
+		sess, err = onnxruntime.NewDynamicAdvancedSession(src.path, ins, outs, so)
+	} else {
+		sess, err = onnxruntime.NewDynamicAdvancedSessionWithONNXData(src.data, ins, outs, so)
+	}
+	if err != nil {
+		if cuda {
+			return nil, &providerError{provider: ProviderCUDA, reason: fmt.Errorf("creating session: %w", err)}
+		}
+		return nil, fmt.Errorf("creating session: %w", err)
+	}
+	return sess, nil
+}
+
+// providerError says why an execution provider could not be used. It
+// matches ErrProviderUnavailable.
+type providerError struct {
+	provider string
+	reason   error
+}
+
+func (e *providerError) Error() string {
+	return ErrProviderUnavailable.Error() + ": " + e.provider + ": " + e.reason.Error()
+}
+
+func (e *providerError) Unwrap() []error { return []error{ErrProviderUnavailable, e.reason} }
+
+// sessionOptions builds ONNX Runtime session options for threads and graph
+// optimisation.
+func (s *Session) sessionOptions(opts SessionOptions) (*onnxruntime.SessionOptions, error) {
+	level, err := optimizationLevel(opts.GraphOptimization)
+	if err != nil {
+		return nil, err
+	}
+	so, err := onnxruntime.NewSessionOptions()
+	if err != nil {
+		return nil, fmt.Errorf("creating session options: %w", err)
+	}
+	if err := so.SetGraphOptimizationLevel(level); err != nil {
+		so.Destroy()
+		return nil, fmt.Errorf("setting graph optimisation: %w", err)
+	}
+	if opts.IntraOpThreads > 0 {
+		if err := so.SetIntraOpNumThreads(opts.IntraOpThreads); err != nil {
+			so.Destroy()
+			return nil, fmt.Errorf("setting intra-op threads: %w", err)
+		}
+	}
+	if opts.InterOpThreads > 0 {
+		if err := so.SetInterOpNumThreads(opts.InterOpThreads); err != nil {
+			so.Destroy()
+			return nil, fmt.Errorf("setting inter-op threads: %w", err)
+		}
+	}
+	return so, nil
+}
+
+// appendCUDA adds the CUDA provider to so. It first checks that the provider
+// libraries sit beside the core library, where ONNX Runtime loads them from,
+// so the usual reason reads plainly.
+func appendCUDA(so *onnxruntime.SessionOptions, libraryPath string, opts CUDAOptions) error {
+	if err := cudaLibrariesPresent(libraryPath); err != nil {
+		return err
+	}
+	return appendCUDAProvider(so, opts)
+}
+
+// cudaLibrariesPresent checks for the CUDA provider libraries next to the
+// core library (or next to the file it links to).
+func cudaLibrariesPresent(libraryPath string) error {
+	dirs := []string{filepath.Dir(libraryPath)}
+	if real, err := filepath.EvalSymlinks(libraryPath); err == nil && filepath.Dir(real) != dirs[0] {
+		dirs = append(dirs, filepath.Dir(real))
+	}
+	for _, dir := range dirs {
+		ok1, _ := isFile(filepath.Join(dir, cudaProviderLibrary))
+		ok2, _ := isFile(filepath.Join(dir, sharedProviderLibrary))
+		if ok1 && ok2 {
+			return nil
+		}
+	}
+	return fmt.Errorf("provider libraries %s and %s not found in %s; install them with scripts/setup.sh --cuda (run from the repository root)",
+		cudaProviderLibrary, sharedProviderLibrary, strings.Join(dirs, " or "))
+}
+
+// appendCUDAProvider configures and appends the CUDA provider, returning
+// ONNX Runtime's reason when it refuses.
+func appendCUDAProvider(so *onnxruntime.SessionOptions, opts CUDAOptions) error {
+	search, err := convAlgoSearch(opts.CudnnConvAlgoSearch)
+	if err != nil {
+		return err
+	}
+	co, err := onnxruntime.NewCUDAProviderOptions()
+	if err != nil {
+		return fmt.Errorf("creating provider options: %w", err)
+	}
+	defer co.Destroy()
+	settings := map[string]string{
+		"device_id":              strconv.Itoa(opts.DeviceID),
+		"cudnn_conv_algo_search": search,
+	}
+	if opts.MemLimit > 0 {
+		settings["gpu_mem_limit"] = strconv.FormatUint(opts.MemLimit, 10)
+	}
+	if err := co.Update(settings); err != nil {
+		return fmt.Errorf("setting provider options: %w", err)
+	}
+	if err := so.AppendExecutionProviderCUDA(co); err != nil {
+		return fmt.Errorf("appending provider: %w", err)
+	}
+	return nil
+}
+
+// InputName returns the name of the model's input.
+func (s *Session) InputName() string { return s.inputName }
+
+// InputShape returns the input's shape as the model declares it, with -1
+// for the dynamic batch axis, such as [-1 3 224 224].
+func (s *Session) InputShape() []int64 { return slices.Clone(s.inputShape) }
+
+// OutputNames returns the names of all the model's outputs, in model order.
+// Run returns only the logits output (see NumClasses).
+func (s *Session) OutputNames() []string { return slices.Clone(s.outputNames) }
+
+// LogitsName returns the name of the output Run returns: "logits" when the
+// model has it, else its first output.
+func (s *Session) LogitsName() string { return s.logitsName }
+
+// NumClasses returns C, the width of the [N,C] logits output.
+func (s *Session) NumClasses() int { return s.classes }
+
+// Provider returns the execution provider the session runs on: "cpu", or
+// "cuda" when the CUDA provider was set up (ONNX Runtime still places on the
+// CPU any operator the CUDA provider lacks).
+func (s *Session) Provider() string { return s.provider }
+
+// Run runs a batch and returns its logits in a new slice of batch×classes
+// values, sample after sample. input holds batch samples in the model's
+// input layout (for tagnet, batch×3×H×W, channel-major); its length must be
+// exactly batch times the size of one sample. input must not change until
+// Run returns.
+func (s *Session) Run(input []float32, batch int) ([]float32, error) {
+	if err := s.checkBatch(len(input), batch); err != nil {
+		return nil, err
+	}
+	out := make([]float32, batch*s.classes)
+	if err := s.RunInto(input, batch, out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// RunInto is Run writing the logits into out, which must hold exactly
+// batch×classes values. It allocates no output slice, so callers can reuse
+// buffers.
+func (s *Session) RunInto(input []float32, batch int, out []float32) error {
+	if err := s.checkBatch(len(input), batch); err != nil {
+		return err
+	}
+	if want := batch * s.classes; len(out) != want {
+		return fmt.Errorf("%w: output buffer holds %d values, batch %d needs %d (%d×%d)",
+			ErrInput, len(out), batch, want, batch, s.classes)
+	}
+
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return fmt.Errorf("running session: %w", ErrClosed)
+	}
+	shape := onnxruntime.Shape(slices.Clone(s.inputShape))
+	shape[0] = int64(batch)
+	in, err := onnxruntime.NewTensor(shape, input)
+	if err != nil {
+		return fmt.Errorf("creating input tensor: %w", err)
+	}
+	defer in.Destroy()
+	logits, err := onnxruntime.NewTensor(onnxruntime.NewShape(int64(batch), int64(s.classes)), out)
+	if err != nil {
+		return fmt.Errorf("creating output tensor: %w", err)
+	}
+	defer logits.Destroy()
+	if err := s.sess.Run([]onnxruntime.Value{in}, []onnxruntime.Value{logits}); err != nil {
+		return fmt.Errorf("running session on batch %d: %w", batch, err)
+	}
+	return nil
+}
+
+// checkBatch validates a batch size and input length against the model's
+// input shape.
+func (s *Session) checkBatch(n, batch int) error {
+	if batch <= 0 {
+		return fmt.Errorf("%w: batch %d, want at least 1", ErrInput, batch)
+	}
+	if fixed := s.inputShape[0]; fixed > 0 && int64(batch) != fixed {
+		return fmt.Errorf("%w: batch %d, the model's input %q has a fixed batch of %d", ErrInput, batch, s.inputName, fixed)
+	}
+	if batch > math.MaxInt32/max(s.sampleSize, s.classes) {
+		return fmt.Errorf("%w: batch %d is too large", ErrInput, batch)
+	}
+	shape := slices.Clone(s.inputShape)
+	shape[0] = int64(batch)
+	if want := batch * s.sampleSize; n != want {
+		return fmt.Errorf("%w: batch %d of %v needs %d values, got %d", ErrInput, batch, shape, want, n)
+	}
+	return nil
+}
+
+// Warmup runs one zero-filled batch, so that the first real request does not
+// pay for ONNX Runtime's lazy set-up (memory arenas, kernel selection).
+func (s *Session) Warmup(batch int) error {
+	if batch <= 0 || batch > math.MaxInt32/s.sampleSize {
+		return fmt.Errorf("warming up: %w: batch %d", ErrInput, batch)
+	}
+	if _, err := s.Run(make([]float32, batch*s.sampleSize), batch); err != nil {
+		return fmt.Errorf("warming up: %w", err)
+	}
+	return nil
+}
+
+// Close waits for runs in flight, then frees the session and gives back its
+// reference to the Runtime. Later calls do nothing and return nil.
+func (s *Session) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	var errs []error
+	if err := s.sess.Destroy(); err != nil {
+		errs = append(errs, fmt.Errorf("closing session: %w", err))
+	}
+	s.sess = nil
+	if err := s.rt.release(); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
