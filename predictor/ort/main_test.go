@@ -9,9 +9,9 @@ import (
 	"testing"
 )
 
-// The fixture is a real torchvision ResNet-18 export with PyTorch's logits,
-// copied into .native by scripts/setup.sh
-// for a reference input; see its README.md.
+// The fixture is a real torchvision ResNet-18 export with PyTorch's logits
+// for a reference input (see its README.md), copied into .native by
+// scripts/setup.sh.
 const fixtureDir = "../../.native/fixtures/torchvision-resnet18"
 
 // childEnv marks a test binary started by a test to check what happens in a
