@@ -1,0 +1,312 @@
+package config
+
+import (
+	"path/filepath"
+	"unicode/utf8"
+)
+
+// Train is the configuration of tagnet-train. Keys are the YAML names of
+// the fields, joined with dots: data.dir, train.epochs, …
+type Train struct {
+	// Data says where the images and labels are and how to read them.
+	Data Data `yaml:"data"`
+	// Model describes the network to train.
+	Model Architecture `yaml:"model"`
+	// Train holds the optimisation schedule and its hyper-parameters.
+	Train Training `yaml:"train"`
+	// Sweep is the threshold grid evaluated on the validation set and
+	// stored in the model file.
+	Sweep Sweep `yaml:"sweep"`
+	// Output says where the model and the reports are written.
+	Output Output `yaml:"output"`
+	// Runtime locates ONNX Runtime, used to check the exported model.
+	Runtime TrainRuntime `yaml:"runtime"`
+	// Log configures the logger built by cmd/.
+	Log Log `yaml:"log"`
+}
+
+// Data is the data section of [Train]: a folder of images and a CSV of
+// labels, fastai's from_csv layout.
+type Data struct {
+	// Dir is the data folder; the images are in Dir/Folder. Required by
+	// [Train.RequireData]; "" is the default.
+	Dir string `yaml:"dir" config:"path" help:"folder holding the images"`
+	// CSV is the labels file, one row per image. A relative path written in
+	// a config file resolves against the file's directory (not against Dir).
+	// The default "" means none.
+	CSV string `yaml:"csv" config:"path" help:"CSV file of image names and labels"`
+	// Folder is a sub-folder of Dir holding the images, prefixed to the file
+	// names in the CSV; "" (the default) means Dir itself.
+	Folder string `yaml:"folder" help:"sub-folder of data.dir prefixed to the CSV file names"`
+	// FnCol is the CSV column with the image file names; default "fname".
+	FnCol string `yaml:"fn_col" help:"CSV column with the image file names"`
+	// LabelCol is the CSV column with the labels; default "labels".
+	LabelCol string `yaml:"label_col" help:"CSV column with the labels"`
+	// ValidCol is the CSV column marking validation rows (true/1); when the
+	// CSV has no such column, or ValidCol is "", a random ValidPct of the
+	// rows is used instead. Default "is_valid".
+	ValidCol string `yaml:"valid_col" help:"CSV column marking validation rows"`
+	// LabelDelim separates the labels inside one label cell; default " ".
+	LabelDelim string `yaml:"label_delim" help:"separator between labels inside one cell"`
+	// CSVDelim is the CSV field separator, one character; default ",".
+	CSVDelim string `yaml:"csv_delim" help:"CSV field separator (one character)"`
+	// ValidPct is the fraction of rows held out for validation when there is
+	// no valid column, in (0, 1); default 0.2.
+	ValidPct float64 `yaml:"valid_pct" help:"fraction held out for validation when the CSV has no valid column"`
+	// Seed seeds the random validation split; default 42.
+	Seed int64 `yaml:"seed" help:"seed of the random validation split"`
+	// OnBadItem says what to do with an image that cannot be read: "skip"
+	// (the default: log and leave it out) or "fail".
+	OnBadItem string `yaml:"on_bad_item" help:"what to do with unreadable images: skip or fail"`
+	// Workers is the number of image-loading goroutines; 0 (the default)
+	// means one per CPU.
+	Workers int `yaml:"workers" help:"image-loading goroutines (0 = number of CPUs)"`
+	// Prefetch is the number of batches loaded ahead of the training step;
+	// 0 loads synchronously. Default 4.
+	Prefetch int `yaml:"prefetch" help:"batches loaded ahead of the training step"`
+}
+
+// Architecture is the model section of [Train].
+type Architecture struct {
+	// Arch is the network: "resnet18" (the default), "resnet34", "resnet50"
+	// or "resnet-tiny" (a small variant for tests and CPU demos).
+	Arch string `yaml:"arch" help:"network: resnet18, resnet34, resnet50 or resnet-tiny"`
+	// Stem is the input stem: "imagenet" (the default: 7×7 stride-2 conv and
+	// max-pool) or "small" (3×3 stride-1, for small images).
+	Stem string `yaml:"stem" help:"input stem: imagenet or small"`
+	// Width multiplies the channel counts, in (0, 4]; default 1.
+	Width float64 `yaml:"width" help:"channel width multiplier, in (0, 4]"`
+	// Head is the classifier head: "fastai" (the default: pooling,
+	// batch-norm, dropout and two linear layers) or "linear".
+	Head string `yaml:"head" help:"classifier head: fastai or linear"`
+	// InitFrom is an existing ONNX ResNet whose weights start the training;
+	// "" (the default) means random initialisation.
+	InitFrom string `yaml:"init_from" config:"path" help:"ONNX ResNet to start from (empty = random init)"`
+	// Size is the square input size in pixels, 16 to 1024; default 128.
+	Size int `yaml:"size" help:"square input size in pixels"`
+	// ZeroInitResidual starts the last batch-norm of each residual block at
+	// zero; default false.
+	ZeroInitResidual bool `yaml:"zero_init_residual" help:"zero-initialise the last batch-norm of each residual block"`
+}
+
+// Training is the train section of [Train].
+type Training struct {
+	// Schedule is "fine_tune" (the default: FreezeEpochs with the body
+	// frozen, then Epochs unfrozen) or "one_cycle" (Epochs of one cycle).
+	Schedule string `yaml:"schedule" help:"schedule: fine_tune or one_cycle"`
+	// Epochs is the number of (unfrozen) epochs, >= 1; default 3.
+	Epochs int `yaml:"epochs" help:"number of (unfrozen) epochs"`
+	// FreezeEpochs is the number of frozen epochs of fine_tune, >= 0;
+	// default 1. Ignored by one_cycle.
+	FreezeEpochs int `yaml:"freeze_epochs" help:"frozen epochs before unfreezing (fine_tune)"`
+	// BatchSize is the number of images per step, >= 1; default 64.
+	BatchSize int `yaml:"batch_size" help:"images per training step"`
+	// LR is the peak learning rate, > 0; default 0.002.
+	LR float64 `yaml:"lr" help:"peak learning rate"`
+	// WD is the decoupled weight decay, >= 0; default 0.01.
+	WD float64 `yaml:"wd" help:"weight decay"`
+	// PctStart is the fraction of each cycle spent warming up, in (0, 1);
+	// default 0.25.
+	PctStart float64 `yaml:"pct_start" help:"fraction of the cycle spent warming up"`
+	// Div sets the starting learning rate to LR/Div, > 0; default 25.
+	Div float64 `yaml:"div" help:"initial learning rate is lr/div"`
+	// DivFinal sets the final learning rate to LR/DivFinal, > 0; default 1e5.
+	DivFinal float64 `yaml:"div_final" help:"final learning rate is lr/div_final"`
+	// Aug is the training augmentation: "none", "crop" (the default: random
+	// resized crop) or "crop+flip" (and horizontal flips).
+	Aug string `yaml:"aug" help:"augmentation: none, crop or crop+flip"`
+	// MinScale is the smallest area fraction kept by the random crop, in
+	// (0, 1]; default 0.35.
+	MinScale float64 `yaml:"min_scale" help:"smallest area fraction kept by the random crop"`
+	// Threshold is the probability threshold of the accuracy_multi metric
+	// reported during training, in (0, 1); default 0.2.
+	Threshold float64 `yaml:"threshold" help:"threshold of the accuracy_multi metric"`
+	// EarlyStoppingPatience stops after this many epochs without a better
+	// validation loss, >= 0; 0 (the default) never stops early.
+	EarlyStoppingPatience int `yaml:"early_stopping_patience" help:"epochs without improvement before stopping (0 = off)"`
+	// Threads is the number of compute threads, >= 0; 0 (the default) uses
+	// all cores.
+	Threads int `yaml:"threads" help:"compute threads (0 = all cores)"`
+	// Seed seeds initialisation, shuffling and augmentation; default 42.
+	Seed int64 `yaml:"seed" help:"seed of initialisation, shuffling and augmentation"`
+}
+
+// Sweep is the sweep section of [Train]: Steps thresholds evenly spaced
+// from Start to Stop, both included.
+type Sweep struct {
+	// Start is the first threshold, in (0, 1) and below Stop; default 0.05.
+	Start float64 `yaml:"start" help:"first threshold of the sweep"`
+	// Stop is the last threshold, in (0, 1); default 0.95.
+	Stop float64 `yaml:"stop" help:"last threshold of the sweep"`
+	// Steps is the number of thresholds, >= 2; default 29.
+	Steps int `yaml:"steps" help:"number of thresholds in the sweep"`
+}
+
+// Output is the output section of [Train].
+type Output struct {
+	// Dir receives the model, plots and checkpoints; default "out". "" is
+	// the working directory.
+	Dir string `yaml:"dir" config:"path" help:"output folder"`
+	// Model is the ONNX file name, relative to Dir unless absolute; default
+	// "model.onnx". See [Train.ModelPath].
+	Model string `yaml:"model" help:"model file name, relative to output.dir"`
+	// Plots writes loss, learning-rate and threshold plots; default true.
+	Plots bool `yaml:"plots" help:"write training plots"`
+	// Resume continues from the checkpoint in Dir; default false.
+	Resume bool `yaml:"resume" help:"resume from the checkpoint in output.dir"`
+}
+
+// TrainRuntime is the runtime section of [Train].
+type TrainRuntime struct {
+	// Library is the path to libonnxruntime.so.1; "" (the default) means
+	// $TAGNET_ORT_LIBRARY, then the project's own copy.
+	Library string `yaml:"library" config:"path" help:"path to libonnxruntime.so.1"`
+}
+
+// Log is the log section of both binaries.
+type Log struct {
+	// Format is "console" (the default: human-readable) or "json"; "" picks
+	// console on a terminal and JSON otherwise.
+	Format string `yaml:"format" help:"log format: console or json"`
+	// Level is the minimum level logged: "debug", "info" (the default),
+	// "warn" or "error".
+	Level string `yaml:"level" help:"log level: debug, info, warn or error"`
+}
+
+// DefaultTrain returns the defaults of tagnet-train.
+func DefaultTrain() *Train {
+	return &Train{
+		Data: Data{
+			FnCol:      "fname",
+			LabelCol:   "labels",
+			ValidCol:   "is_valid",
+			LabelDelim: " ",
+			CSVDelim:   ",",
+			ValidPct:   0.2,
+			Seed:       42,
+			OnBadItem:  "skip",
+			Prefetch:   4,
+		},
+		Model: Architecture{
+			Arch:  "resnet18",
+			Stem:  "imagenet",
+			Width: 1,
+			Head:  "fastai",
+			Size:  128,
+		},
+		Train: Training{
+			Schedule:     "fine_tune",
+			Epochs:       3,
+			FreezeEpochs: 1,
+			BatchSize:    64,
+			LR:           0.002,
+			WD:           0.01,
+			PctStart:     0.25,
+			Div:          25,
+			DivFinal:     1e5,
+			Aug:          "crop",
+			MinScale:     0.35,
+			Threshold:    0.2,
+			Seed:         42,
+		},
+		Sweep:  Sweep{Start: 0.05, Stop: 0.95, Steps: 29},
+		Output: Output{Dir: "out", Model: "model.onnx", Plots: true},
+		Log:    defaultLog(),
+	}
+}
+
+func defaultLog() Log { return Log{Format: "console", Level: "info"} }
+
+// Validate checks every key of t and returns all problems found, each a
+// [*KeyError], joined with [errors.Join]. It does not require data.dir;
+// see [Train.RequireData].
+func (t *Train) Validate() error {
+	var c checker
+	t.Data.validate(&c)
+	t.Model.validate(&c)
+	t.Train.validate(&c)
+	t.Sweep.validate(&c)
+	t.Output.validate(&c)
+	t.Log.validate(&c)
+	return c.err()
+}
+
+// RequireData reports an error unless data.dir is set; training needs it,
+// other commands of tagnet-train may not.
+func (t *Train) RequireData() error {
+	if t.Data.Dir == "" {
+		return &KeyError{Key: "data.dir", Reason: "is required: set it in the config file, $" + EnvName("data.dir") + " or --" + FlagName("data.dir")}
+	}
+	return nil
+}
+
+// ModelPath returns the file the model is written to: output.model joined
+// to output.dir, or output.model alone when it is absolute.
+func (t *Train) ModelPath() string {
+	if filepath.IsAbs(t.Output.Model) {
+		return t.Output.Model
+	}
+	return filepath.Join(t.Output.Dir, t.Output.Model)
+}
+
+func (d *Data) validate(c *checker) {
+	c.notEmpty("data.fn_col", d.FnCol)
+	c.notEmpty("data.label_col", d.LabelCol)
+	c.notEmpty("data.label_delim", d.LabelDelim)
+	if r, n := utf8.DecodeRuneInString(d.CSVDelim); n != len(d.CSVDelim) || n == 0 || r == utf8.RuneError || r == '"' || r == '\r' || r == '\n' {
+		c.fail("data.csv_delim", d.CSVDelim, "must be a single character other than a quote or a line break")
+	}
+	c.openUnit("data.valid_pct", d.ValidPct)
+	c.oneOf("data.on_bad_item", d.OnBadItem, "skip", "fail")
+	atLeast(c, "data.workers", d.Workers, 0)
+	atLeast(c, "data.prefetch", d.Prefetch, 0)
+}
+
+func (a *Architecture) validate(c *checker) {
+	c.oneOf("model.arch", a.Arch, "resnet18", "resnet34", "resnet50", "resnet-tiny")
+	c.oneOf("model.stem", a.Stem, "imagenet", "small")
+	if !(a.Width > 0 && a.Width <= 4) {
+		c.fail("model.width", a.Width, "must be in (0, 4]")
+	}
+	c.oneOf("model.head", a.Head, "fastai", "linear")
+	between(c, "model.size", a.Size, 16, 1024)
+}
+
+func (t *Training) validate(c *checker) {
+	c.oneOf("train.schedule", t.Schedule, "fine_tune", "one_cycle")
+	atLeast(c, "train.epochs", t.Epochs, 1)
+	atLeast(c, "train.freeze_epochs", t.FreezeEpochs, 0)
+	atLeast(c, "train.batch_size", t.BatchSize, 1)
+	c.positive("train.lr", t.LR)
+	c.nonNegative("train.wd", t.WD)
+	c.openUnit("train.pct_start", t.PctStart)
+	c.positive("train.div", t.Div)
+	c.positive("train.div_final", t.DivFinal)
+	c.oneOf("train.aug", t.Aug, "none", "crop", "crop+flip")
+	if !(t.MinScale > 0 && t.MinScale <= 1) {
+		c.fail("train.min_scale", t.MinScale, "must be in (0, 1]")
+	}
+	c.openUnit("train.threshold", t.Threshold)
+	atLeast(c, "train.early_stopping_patience", t.EarlyStoppingPatience, 0)
+	atLeast(c, "train.threads", t.Threads, 0)
+}
+
+func (s *Sweep) validate(c *checker) {
+	c.openUnit("sweep.start", s.Start)
+	c.openUnit("sweep.stop", s.Stop)
+	if s.Start >= s.Stop {
+		c.fail("sweep.stop", s.Stop, "must be greater than sweep.start (%s)", formatValue(s.Start))
+	}
+	atLeast(c, "sweep.steps", s.Steps, 2)
+}
+
+func (o *Output) validate(c *checker) {
+	c.notEmpty("output.model", o.Model)
+}
+
+func (l *Log) validate(c *checker) {
+	if l.Format != "" {
+		c.oneOf("log.format", l.Format, "console", "json")
+	}
+	c.oneOf("log.level", l.Level, "debug", "info", "warn", "error")
+}
