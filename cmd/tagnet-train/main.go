@@ -1,0 +1,76 @@
+// Command tagnet-train trains multi-label image classifiers and exports them
+// as self-describing ONNX models for tagnet-predict.
+//
+//	tagnet-train init --arch resnet18 --classes 20 --size 224 -o model.onnx
+//
+// writes a random-initialised model (for tests, benchmarks and smoke runs).
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+	"go.uber.org/zap"
+
+	"github.com/tagnet/tagnet/cmd/internal/clilog"
+)
+
+// exitUsage is the exit code for bad flags, configuration or arguments.
+const exitUsage = 2
+
+// usageError marks errors that are the caller's to fix (exit code 2).
+type usageError struct{ error }
+
+func (e usageError) Unwrap() error { return e.error }
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:]))
+}
+
+// app carries what every subcommand shares: the logger, built once from
+// the persistent flags.
+type app struct {
+	logFormat, logLevel string
+	log                 *zap.Logger
+}
+
+func run(ctx context.Context, args []string) int {
+	a := &app{log: zap.NewNop()}
+	root := &cobra.Command{
+		Use:           "tagnet-train",
+		Short:         "Train multi-label image classifiers and export them as ONNX models",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			l, err := clilog.New(a.logFormat, a.logLevel, os.Stderr)
+			if err != nil {
+				return usageError{err}
+			}
+			a.log = l
+			return nil
+		},
+	}
+	root.PersistentFlags().StringVar(&a.logFormat, "log-format", "", "log format: console or json (default: console on a terminal, json otherwise)")
+	root.PersistentFlags().StringVar(&a.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	root.AddCommand(a.initCmd())
+	root.SetArgs(args)
+	err := root.ExecuteContext(ctx)
+	_ = a.log.Sync()
+	if err == nil {
+		return 0
+	}
+	fmt.Fprintln(os.Stderr, "tagnet-train:", err)
+	var ue usageError
+	if errors.As(err, &ue) {
+		return exitUsage
+	}
+	return 1
+}

@@ -1,0 +1,53 @@
+package preprocess
+
+import (
+	"math"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// FuzzDecode feeds arbitrary bytes to Decode and, when they decode, to the
+// whole preprocessing: nothing may panic, and every output must be finite.
+// It is seeded with every image in testdata/. Inputs are limited to a
+// megapixel so that the fuzzer does not spend its time on allocation.
+//
+//	go test ./preprocess -run '^$' -fuzz FuzzDecode -fuzztime 60s
+func FuzzDecode(f *testing.F) {
+	files, err := filepath.Glob(filepath.Join("testdata", "*.*"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, name := range files {
+		switch filepath.Ext(name) {
+		case ".jpg", ".png", ".gif", ".webp", ".bmp", ".tiff":
+			data, err := os.ReadFile(name)
+			if err != nil {
+				f.Fatal(err)
+			}
+			f.Add(data)
+		}
+	}
+	p, err := New(Default(16), Limits{MaxPixels: 1 << 20})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		img, err := p.Decode(data)
+		if err != nil {
+			return
+		}
+		if img.valid() != nil {
+			t.Fatalf("Decode returned an invalid image: %dx%d with %d bytes", img.Width, img.Height, len(img.Pix))
+		}
+		out := make([]float32, p.InputLen())
+		if err := p.Into(out, img); err != nil {
+			t.Fatal(err)
+		}
+		for i, v := range out {
+			if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+				t.Fatalf("value %d is %v", i, v)
+			}
+		}
+	})
+}

@@ -1,0 +1,131 @@
+package preprocess
+
+import (
+	"fmt"
+	"image"
+)
+
+// Preprocessor applies one [Spec]. It is immutable and safe for concurrent
+// use by many goroutines.
+type Preprocessor struct {
+	spec     Spec
+	limits   Limits
+	plane    [3]int
+	mul, add [3]float32
+	order    int // resampling pass order; tests force one, see resampleJob
+}
+
+// New returns a Preprocessor for spec, decoding within limits (the zero
+// Limits means the defaults). It fails when spec is invalid.
+func New(spec Spec, limits Limits) (*Preprocessor, error) {
+	if err := spec.Validate(); err != nil {
+		return nil, err
+	}
+	p := &Preprocessor{spec: spec, limits: limits, plane: [3]int{0, 1, 2}}
+	if spec.ChannelOrder == OrderBGR {
+		p.plane = [3]int{2, 1, 0}
+	}
+	for c := range 3 {
+		std, mean := float64(spec.Std[c]), float64(spec.Mean[c])
+		p.mul[c] = float32(1 / (255 * std))
+		p.add[c] = float32(-mean / std)
+	}
+	return p, nil
+}
+
+// Spec returns the spec p applies.
+func (p *Preprocessor) Spec() Spec { return p.spec }
+
+// InputLen is the number of float32 values one image fills: 3·Height·Width.
+func (p *Preprocessor) InputLen() int { return p.spec.InputLen() }
+
+// Decode decodes an encoded image within p's limits, applying EXIF
+// orientation when the spec asks for it. See [Decode].
+func (p *Preprocessor) Decode(data []byte) (*RGB, error) {
+	return Decode(data, p.decodeOptions())
+}
+
+// DecodeFile decodes the image file at path as [Preprocessor.Decode] does.
+func (p *Preprocessor) DecodeFile(path string) (*RGB, error) {
+	return DecodeFile(path, p.decodeOptions())
+}
+
+func (p *Preprocessor) decodeOptions() DecodeOptions {
+	return DecodeOptions{Limits: p.limits, EXIFOrientation: p.spec.EXIFOrientation}
+}
+
+// Into resizes img as the spec says, centre-crops it to Width×Height,
+// normalises it and writes it to dst as [3][Height][Width] planes. dst must
+// hold exactly InputLen values (Into panics otherwise: that is a caller's
+// bug); a batch is filled by passing consecutive slices of one [N,3,H,W]
+// buffer. It fails only on an empty or inconsistent img.
+func (p *Preprocessor) Into(dst []float32, img *RGB) error {
+	p.checkDst(dst)
+	if err := img.valid(); err != nil {
+		return fmt.Errorf("preprocessing: %w", err)
+	}
+	s := p.spec
+	rw, rh := s.resizedSize(img.Width, img.Height)
+	job := p.job(img, image.Rect(0, 0, img.Width, img.Height), rw, rh)
+	// Centre crop, rounding the offset down (fastai's crop_pad).
+	job.winX, job.winY = (rw-s.Width)/2, (rh-s.Height)/2
+	job.run(dst)
+	return nil
+}
+
+// RegionInto crops the rectangle r out of img, resizes it straight to
+// Width×Height (ignoring the spec's resize mode, as the training-time
+// RandomResizedCrop does), normalises it and writes it to dst as Into does.
+// r must be non-empty and lie inside img.
+func (p *Preprocessor) RegionInto(dst []float32, img *RGB, r image.Rectangle) error {
+	p.checkDst(dst)
+	if err := img.valid(); err != nil {
+		return fmt.Errorf("preprocessing region: %w", err)
+	}
+	if r.Empty() || !r.In(image.Rect(0, 0, img.Width, img.Height)) {
+		return fmt.Errorf("preprocessing region: %v is empty or outside the %dx%d image", r, img.Width, img.Height)
+	}
+	p.job(img, r, p.spec.Width, p.spec.Height).run(dst)
+	return nil
+}
+
+// File decodes the image file at path and preprocesses it into dst.
+func (p *Preprocessor) File(dst []float32, path string) error {
+	img, err := p.DecodeFile(path)
+	if err != nil {
+		return err
+	}
+	if err := p.Into(dst, img); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return nil
+}
+
+// Bytes decodes an encoded image and preprocesses it into dst.
+func (p *Preprocessor) Bytes(dst []float32, data []byte) error {
+	img, err := p.Decode(data)
+	if err != nil {
+		return err
+	}
+	return p.Into(dst, img)
+}
+
+func (p *Preprocessor) checkDst(dst []float32) {
+	if len(dst) != p.InputLen() {
+		panic(fmt.Sprintf("preprocess: destination holds %d values, want %d", len(dst), p.InputLen()))
+	}
+}
+
+func (p *Preprocessor) job(img *RGB, src image.Rectangle, outW, outH int) *resampleJob {
+	return &resampleJob{
+		img:   img,
+		srcX0: src.Min.X, srcY0: src.Min.Y, srcX1: src.Max.X, srcY1: src.Max.Y,
+		outW: outW, outH: outH,
+		winW: p.spec.Width, winH: p.spec.Height,
+		kernel: kernelFor(p.spec.Interpolation),
+		plane:  p.plane,
+		mul:    p.mul,
+		add:    p.add,
+		order:  p.order,
+	}
+}
