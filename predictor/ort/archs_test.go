@@ -1,7 +1,10 @@
 package ort_test
 
 import (
+	"encoding/binary"
+	"fmt"
 	"math"
+	"os"
 	"math/rand/v2"
 	"path/filepath"
 	"testing"
@@ -72,4 +75,73 @@ func TestEveryArchitectureRunsInONNXRuntime(t *testing.T) {
 			}
 		}
 	}
+}
+
+// A user's torchvision model (BatchNorm folded by the exporter) imported
+// into tagnet's ResNet-18 and written by tagnet's writer computes PyTorch's
+// logits.
+func TestImportedTorchvisionModelMatchesPyTorch(t *testing.T) {
+	const dir = "../../.native/fixtures/torchvision-resnet18"
+	b, err := os.ReadFile(filepath.Join(dir, "model.onnx"))
+	if err != nil {
+		t.Fatalf("%v (scripts/setup.sh copies the fixture)", err)
+	}
+	f, err := models.ParseONNX(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec, err := models.InferSpec(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := models.MustBuild(spec)
+	w, _, err := models.Import(f, g, models.Init(g, models.InitOptions{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	labels := make([]string, spec.NumClasses)
+	for i := range labels {
+		labels[i] = fmt.Sprintf("c%d", i)
+	}
+	path := filepath.Join(t.TempDir(), "imported.onnx")
+	m := &models.Model{Graph: g, Weights: w, Metadata: models.Metadata{Labels: labels}}
+	if err := m.WriteFile(path, models.WriteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	rt, err := ort.Init(ort.InitOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rt.Close()
+	sess, err := ort.NewSession(rt, path, ort.SessionOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sess.Close()
+	in, want := readFloats(t, filepath.Join(dir, "input.f32")), readFloats(t, filepath.Join(dir, "torch_logits.f32"))
+	got, err := sess.Run(in, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	worst := 0.0
+	for i := range want {
+		worst = math.Max(worst, math.Abs(float64(got[i]-want[i])))
+	}
+	t.Logf("max |tagnet − PyTorch| = %.3g", worst)
+	if worst > 1e-4 {
+		t.Errorf("max abs difference %.3g from PyTorch's logits, want < 1e-4", worst)
+	}
+}
+
+func readFloats(t *testing.T, path string) []float32 {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make([]float32, len(b)/4)
+	for i := range out {
+		out[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
+	}
+	return out
 }
