@@ -1,0 +1,517 @@
+package data
+
+import (
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"image"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/tagnet/tagnet/preprocess"
+)
+
+// BadItemPolicy says what [LoadCSV] does with a bad row or image.
+type BadItemPolicy string
+
+const (
+	// Skip drops each bad item, describing it in the [Report].
+	Skip BadItemPolicy = "skip"
+	// Fail makes loading return a [*LoadError] listing every problem.
+	Fail BadItemPolicy = "fail"
+)
+
+// ParseBadItemPolicy parses "skip" or "fail".
+func ParseBadItemPolicy(s string) (BadItemPolicy, error) {
+	switch p := BadItemPolicy(strings.ToLower(strings.TrimSpace(s))); p {
+	case Skip, Fail:
+		return p, nil
+	}
+	return "", fmt.Errorf("unknown bad-item policy %q (want %q or %q)", s, Skip, Fail)
+}
+
+// Defaults of [CSVOptions].
+const (
+	DefaultFnColumn    = "fname"
+	DefaultLabelColumn = "labels"
+	DefaultValidColumn = "is_valid"
+	DefaultValidPct    = 0.2
+)
+
+// CSVOptions describe a multi-label data set in fastai's CSV layout.
+type CSVOptions struct {
+	// CSVPath is the labels CSV. It must be set.
+	CSVPath string
+	// ImageDir is the folder the file names are relative to. Empty means
+	// the CSV's folder.
+	ImageDir string
+	// Prefix is a sub-folder of ImageDir holding the images (fastai's
+	// ColReader pref, "train" for PASCAL 2007). Empty means none.
+	Prefix string
+	// FnColumn names the file-name column. Empty means "fname".
+	FnColumn string
+	// LabelColumn names the labels column. Empty means "labels".
+	LabelColumn string
+	// ValidColumn names the column that marks validation rows (True, False,
+	// 1 or 0, in any case). Empty means "is_valid". When the header has no
+	// such column, rows are split at random (see ValidPct).
+	ValidColumn string
+	// LabelDelim separates labels within the labels field. Empty means a
+	// space. Empty tokens (from repeated delimiters) are ignored.
+	LabelDelim string
+	// Delimiter separates the CSV fields. Zero means a comma.
+	Delimiter rune
+	// ValidPct is the fraction of rows put in the validation set when the
+	// CSV has no valid column, as fastai's RandomSplitter: int(ValidPct·rows)
+	// rows chosen by a permutation seeded with Seed. Zero means 0.2;
+	// negative means no validation rows. It must be below 1.
+	ValidPct float64
+	// Seed seeds the random split.
+	Seed uint64
+	// OnBadItem is the bad-item policy. Empty means Skip.
+	OnBadItem BadItemPolicy
+	// Labels, when set, fixes the vocabulary and its order (to fine-tune or
+	// evaluate a model with known outputs): a row with any other label is a
+	// bad item. Nil means the sorted set of labels of the kept rows.
+	Labels []string
+	// Limits bounds the images accepted, checked from their headers. The
+	// zero value means the preprocess package's defaults.
+	Limits preprocess.Limits
+}
+
+func (o CSVOptions) withDefaults() CSVOptions {
+	if o.ImageDir == "" {
+		o.ImageDir = filepath.Dir(o.CSVPath)
+	}
+	if o.FnColumn == "" {
+		o.FnColumn = DefaultFnColumn
+	}
+	if o.LabelColumn == "" {
+		o.LabelColumn = DefaultLabelColumn
+	}
+	if o.ValidColumn == "" {
+		o.ValidColumn = DefaultValidColumn
+	}
+	if o.LabelDelim == "" {
+		o.LabelDelim = " "
+	}
+	if o.Delimiter == 0 {
+		o.Delimiter = ','
+	}
+	if o.ValidPct == 0 {
+		o.ValidPct = DefaultValidPct
+	}
+	if o.OnBadItem == "" {
+		o.OnBadItem = Skip
+	}
+	return o
+}
+
+func (o CSVOptions) validate() error {
+	if o.CSVPath == "" {
+		return errors.New("no labels CSV given")
+	}
+	if o.ValidPct >= 1 || o.ValidPct != o.ValidPct {
+		return fmt.Errorf("valid fraction %v must be below 1", o.ValidPct)
+	}
+	if _, err := ParseBadItemPolicy(string(o.OnBadItem)); err != nil {
+		return err
+	}
+	if o.Delimiter == '"' || o.Delimiter == '\r' || o.Delimiter == '\n' {
+		return fmt.Errorf("CSV delimiter %q is not usable", o.Delimiter)
+	}
+	if o.Labels != nil {
+		if len(o.Labels) == 0 {
+			return errors.New("the given label vocabulary is empty")
+		}
+		seen := map[string]bool{}
+		for i, l := range o.Labels {
+			if strings.TrimSpace(l) == "" || l != strings.TrimSpace(l) {
+				return fmt.Errorf("given label %d (%q) is empty or has surrounding spaces", i, l)
+			}
+			if seen[l] {
+				return fmt.Errorf("given label %q appears twice", l)
+			}
+			seen[l] = true
+		}
+	}
+	return nil
+}
+
+// Item is one image and its multi-hot targets.
+type Item struct {
+	// Path is the image file.
+	Path string
+	// Target has one value per label of the data set: 1 where the image
+	// shows the label, else 0.
+	Target []float32
+	// Line is the item's line in the CSV, for messages.
+	Line int
+}
+
+// Dataset is a loaded, split data set.
+type Dataset struct {
+	// Labels is the vocabulary, in output order.
+	Labels []string
+	// Train and Valid are the items of each split, in CSV order.
+	Train, Valid []Item
+	// Report describes what was wrong with the data.
+	Report Report
+}
+
+// Problem is one thing wrong with a row or its image.
+type Problem struct {
+	// CSV is the labels file.
+	CSV string
+	// Line is the 1-based line of the row in CSV.
+	Line int
+	// File is the item's file name as the CSV gives it; empty when the row
+	// could not be read.
+	File string
+	// Msg says what is wrong.
+	Msg string
+}
+
+// String formats p as "file.csv:12: 000005.jpg: message".
+func (p Problem) String() string {
+	if p.File == "" {
+		return fmt.Sprintf("%s:%d: %s", p.CSV, p.Line, p.Msg)
+	}
+	return fmt.Sprintf("%s:%d: %s: %s", p.CSV, p.Line, p.File, p.Msg)
+}
+
+// Report summarises a load: how many rows were read and kept, and what was
+// wrong with the others.
+type Report struct {
+	// Rows is the number of data rows in the CSV (malformed ones included).
+	Rows int
+	// Skipped is the number of rows dropped, one per problem row.
+	Skipped int
+	// Problems describes each dropped row, in line order.
+	Problems []Problem
+}
+
+// ErrBadData is wrapped by a [*LoadError].
+var ErrBadData = errors.New("bad data")
+
+// LoadError is returned by [LoadCSV] under the fail policy when any row or
+// image is bad. It lists every problem, not only the first.
+type LoadError struct {
+	CSV      string    // the labels file
+	Problems []Problem // every problem, in line order
+}
+
+// Error lists every problem, one per line.
+func (e *LoadError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "loading %s: %d bad item(s):", e.CSV, len(e.Problems))
+	for _, p := range e.Problems {
+		b.WriteString("\n  ")
+		b.WriteString(p.String())
+	}
+	return b.String()
+}
+
+// Unwrap returns [ErrBadData].
+func (e *LoadError) Unwrap() error { return ErrBadData }
+
+// row is one data row of the CSV, as read.
+type row struct {
+	line   int
+	fname  string
+	labels []string
+	valid  bool
+	path   string
+	bad    string // the problem, "" when the row is usable
+}
+
+// LoadCSV reads a multi-label data set in fastai's CSV layout: it parses
+// every row, checks each image exists and has a readable header within
+// opt.Limits, splits the rows and builds the vocabulary and multi-hot
+// targets. Rows with no labels are kept (an image without objects is valid
+// multi-label data).
+//
+// Each bad row (malformed CSV, wrong column count, bad is_valid value, empty
+// file name, duplicate file, label outside a given vocabulary, missing or
+// undecodable image) is one [Problem]. Under the skip policy the row is
+// dropped and reported; under the fail policy LoadCSV returns a [*LoadError]
+// listing them all. A missing header column, an unreadable CSV or a data set
+// with no usable training row is an error under either policy.
+func LoadCSV(opt CSVOptions) (*Dataset, error) {
+	opt = opt.withDefaults()
+	if err := opt.validate(); err != nil {
+		return nil, fmt.Errorf("loading data: %w", err)
+	}
+	rows, hasValid, err := readRows(opt)
+	if err != nil {
+		return nil, err
+	}
+	name := opt.CSVPath
+
+	checkRows(rows, opt)
+	checkImages(rows, opt.Limits)
+
+	if !hasValid {
+		splitRows(rows, opt.ValidPct, opt.Seed)
+	}
+
+	ds := &Dataset{Report: Report{Rows: len(rows)}}
+	for _, r := range rows {
+		if r.bad != "" {
+			ds.Report.Problems = append(ds.Report.Problems, Problem{CSV: name, Line: r.line, File: r.fname, Msg: r.bad})
+		}
+	}
+	ds.Report.Skipped = len(ds.Report.Problems)
+	if opt.OnBadItem == Fail && len(ds.Report.Problems) > 0 {
+		return nil, &LoadError{CSV: name, Problems: ds.Report.Problems}
+	}
+
+	ds.Labels = opt.Labels
+	if ds.Labels == nil {
+		ds.Labels = vocabulary(rows)
+	} else {
+		ds.Labels = slices.Clone(ds.Labels)
+	}
+	index := make(map[string]int, len(ds.Labels))
+	for i, l := range ds.Labels {
+		index[l] = i
+	}
+	for _, r := range rows {
+		if r.bad != "" {
+			continue
+		}
+		it := Item{Path: r.path, Target: make([]float32, len(ds.Labels)), Line: r.line}
+		for _, l := range r.labels {
+			it.Target[index[l]] = 1
+		}
+		if r.valid {
+			ds.Valid = append(ds.Valid, it)
+		} else {
+			ds.Train = append(ds.Train, it)
+		}
+	}
+	if len(ds.Train) == 0 {
+		msg := fmt.Sprintf("loading %s: no usable training items (%d rows, %d skipped)", name, len(rows), ds.Report.Skipped)
+		if len(ds.Report.Problems) > 0 {
+			msg += "; first problem: " + ds.Report.Problems[0].String()
+		}
+		return nil, errors.New(msg)
+	}
+	if len(ds.Labels) == 0 {
+		return nil, fmt.Errorf("loading %s: no labels in any usable row", name)
+	}
+	return ds, nil
+}
+
+// readRows parses the CSV. It reports whether the header has the valid
+// column; each malformed row comes back as a bad row.
+func readRows(opt CSVOptions) (rows []*row, hasValid bool, err error) {
+	f, err := os.Open(opt.CSVPath)
+	if err != nil {
+		return nil, false, fmt.Errorf("opening labels CSV: %w", err)
+	}
+	defer f.Close()
+	r := csv.NewReader(f)
+	r.Comma = opt.Delimiter
+	r.FieldsPerRecord = -1
+
+	header, err := r.Read()
+	if err == io.EOF {
+		return nil, false, fmt.Errorf("reading %s: empty file, no header", opt.CSVPath)
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("reading %s header: %w", opt.CSVPath, err)
+	}
+	cols := map[string]int{}
+	for i, h := range header {
+		if i == 0 {
+			h = strings.TrimPrefix(h, "\ufeff") // byte-order mark
+		}
+		h = strings.TrimSpace(h)
+		if _, dup := cols[h]; !dup {
+			cols[h] = i
+		}
+		header[i] = h
+	}
+	var missing []string
+	for _, c := range []string{opt.FnColumn, opt.LabelColumn} {
+		if _, ok := cols[c]; !ok {
+			missing = append(missing, fmt.Sprintf("%q", c))
+		}
+	}
+	if len(missing) > 0 {
+		return nil, false, fmt.Errorf("reading %s: header has no %s column (it has %s)",
+			opt.CSVPath, strings.Join(missing, " or "), strings.Join(header, ", "))
+	}
+	fnCol, labelCol := cols[opt.FnColumn], cols[opt.LabelColumn]
+	validCol, hasValid := cols[opt.ValidColumn]
+
+	for {
+		rec, err := r.Read()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			var pe *csv.ParseError
+			if !errors.As(err, &pe) {
+				return nil, false, fmt.Errorf("reading %s: %w", opt.CSVPath, err)
+			}
+			rows = append(rows, &row{line: pe.StartLine, bad: fmt.Sprintf("malformed CSV: %v", pe.Err)})
+			continue
+		}
+		line, _ := r.FieldPos(0)
+		rw := &row{line: line}
+		rows = append(rows, rw)
+		if len(rec) != len(header) {
+			if fnCol < len(rec) {
+				rw.fname = strings.TrimSpace(rec[fnCol])
+			}
+			rw.bad = fmt.Sprintf("has %d fields, the header has %d", len(rec), len(header))
+			continue
+		}
+		rw.fname = strings.TrimSpace(rec[fnCol])
+		if rw.fname == "" {
+			rw.bad = "empty file name"
+			continue
+		}
+		for _, tok := range strings.Split(rec[labelCol], opt.LabelDelim) {
+			if tok = strings.TrimSpace(tok); tok != "" && !slices.Contains(rw.labels, tok) {
+				rw.labels = append(rw.labels, tok)
+			}
+		}
+		if hasValid {
+			switch v := strings.ToLower(strings.TrimSpace(rec[validCol])); v {
+			case "true", "1":
+				rw.valid = true
+			case "false", "0":
+			default:
+				rw.bad = fmt.Sprintf("bad %s value %q (want True, False, 1 or 0)", opt.ValidColumn, rec[validCol])
+			}
+		}
+	}
+	return rows, hasValid, nil
+}
+
+// checkRows marks duplicate files and labels outside a given vocabulary,
+// and sets each row's image path.
+func checkRows(rows []*row, opt CSVOptions) {
+	var vocab map[string]bool
+	if opt.Labels != nil {
+		vocab = map[string]bool{}
+		for _, l := range opt.Labels {
+			vocab[l] = true
+		}
+	}
+	first := map[string]int{}
+	for _, r := range rows {
+		if r.bad != "" {
+			continue
+		}
+		r.path = filepath.Join(opt.ImageDir, opt.Prefix, filepath.FromSlash(r.fname))
+		key := filepath.Clean(r.path)
+		if line, dup := first[key]; dup {
+			r.bad = fmt.Sprintf("duplicate row, the file is already listed on line %d", line)
+			continue
+		}
+		first[key] = r.line
+		if vocab != nil {
+			var unknown []string
+			for _, l := range r.labels {
+				if !vocab[l] {
+					unknown = append(unknown, fmt.Sprintf("%q", l))
+				}
+			}
+			if len(unknown) > 0 {
+				r.bad = fmt.Sprintf("label %s not in the given vocabulary", strings.Join(unknown, ", "))
+			}
+		}
+	}
+}
+
+// checkImages reads the header of each usable row's image, in parallel, and
+// marks the rows whose image is missing, unreadable or too large.
+func checkImages(rows []*row, limits preprocess.Limits) {
+	maxPixels := limits.MaxPixels
+	if maxPixels == 0 {
+		maxPixels = preprocess.DefaultMaxPixels
+	}
+	todo := make(chan *row)
+	var wg sync.WaitGroup
+	for range runtime.GOMAXPROCS(0) {
+		wg.Go(func() {
+			for r := range todo {
+				r.bad = checkImage(r.path, maxPixels)
+			}
+		})
+	}
+	for _, r := range rows {
+		if r.bad == "" {
+			todo <- r
+		}
+	}
+	close(todo)
+	wg.Wait()
+}
+
+// checkImage returns what is wrong with the image at path, or "".
+func checkImage(path string, maxPixels int64) string {
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return fmt.Sprintf("image %s not found", path)
+	}
+	if err != nil {
+		return fmt.Sprintf("cannot open image: %v", err)
+	}
+	defer f.Close()
+	if st, err := f.Stat(); err == nil && st.IsDir() {
+		return fmt.Sprintf("%s is a folder, not an image", path)
+	}
+	cfg, format, err := image.DecodeConfig(f)
+	if err != nil {
+		return fmt.Sprintf("cannot decode image header of %s: %v", path, err)
+	}
+	if cfg.Width <= 0 || cfg.Height <= 0 {
+		return fmt.Sprintf("%s image %s has no pixels (%dx%d)", format, path, cfg.Width, cfg.Height)
+	}
+	if n := int64(cfg.Width) * int64(cfg.Height); maxPixels >= 0 && n > maxPixels {
+		return fmt.Sprintf("image %s has %dx%d pixels, over the limit of %d", path, cfg.Width, cfg.Height, maxPixels)
+	}
+	return ""
+}
+
+// splitRows marks int(pct·len(rows)) rows, chosen by a seeded permutation,
+// as validation rows. Malformed rows take part, so a broken row does not
+// move the others between splits.
+func splitRows(rows []*row, pct float64, seed uint64) {
+	if pct <= 0 {
+		return
+	}
+	nValid := int(pct * float64(len(rows)))
+	perm := newRand(seed, streamSplit).Perm(len(rows))
+	for _, i := range perm[:nValid] {
+		rows[i].valid = true
+	}
+}
+
+// vocabulary returns the sorted labels of the usable rows.
+func vocabulary(rows []*row) []string {
+	set := map[string]bool{}
+	for _, r := range rows {
+		if r.bad == "" {
+			for _, l := range r.labels {
+				set[l] = true
+			}
+		}
+	}
+	out := make([]string, 0, len(set))
+	for l := range set {
+		out = append(out, l)
+	}
+	slices.Sort(out)
+	return out
+}
