@@ -23,6 +23,15 @@ import (
 // exitUsage is the exit code for bad flags, configuration or arguments.
 const exitUsage = 2
 
+// version is the tagnet version written into exported models.
+const version = "0.1.0"
+
+// exitCode is an error that only sets the process exit code (the message
+// was already printed).
+type exitCode int
+
+func (e exitCode) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
+
 // usageError marks errors that are the caller's to fix (exit code 2).
 type usageError struct{ error }
 
@@ -39,6 +48,13 @@ func main() {
 type app struct {
 	logFormat, logLevel string
 	log                 *zap.Logger
+}
+
+func ensureDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("creating %s: %w", dir, err)
+	}
+	return nil
 }
 
 func run(ctx context.Context, args []string) int {
@@ -60,12 +76,16 @@ func run(ctx context.Context, args []string) int {
 	root.PersistentFlags().StringVar(&a.logFormat, "log-format", "", "log format: console or json (default: console on a terminal, json otherwise)")
 	root.PersistentFlags().StringVar(&a.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(a.initCmd())
+	root.AddCommand(a.initCmd(), a.trainCmd(), a.dataCmd(), a.evalCmd(), a.sweepCmd(), a.lrFindCmd())
 	root.SetArgs(args)
 	err := root.ExecuteContext(ctx)
 	_ = a.log.Sync()
 	if err == nil {
 		return 0
+	}
+	var ec exitCode
+	if errors.As(err, &ec) {
+		return int(ec)
 	}
 	fmt.Fprintln(os.Stderr, "tagnet-train:", err)
 	var ue usageError

@@ -1,0 +1,194 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	"go.uber.org/zap"
+
+	"github.com/tagnet/tagnet/config"
+	"github.com/tagnet/tagnet/models"
+	"github.com/tagnet/tagnet/preprocess"
+	"github.com/tagnet/tagnet/trainer/data"
+	"github.com/tagnet/tagnet/trainer/learn"
+)
+
+// addTrainConfigFlags registers --config, one flag per config key, and the
+// short aliases the README uses.
+func addTrainConfigFlags(fs *pflag.FlagSet, cfgPath *string) {
+	fs.StringVarP(cfgPath, "config", "c", "", "YAML configuration file (see config/examples/train.yaml)")
+	config.AddTrainFlags(fs)
+	aliases := []struct{ name, key, help string }{
+		{"data", "data.dir", "image folder (data.dir)"},
+		{"csv", "data.csv", "labels CSV (data.csv)"},
+		{"arch", "model.arch", "architecture (model.arch)"},
+		{"size", "model.size", "input size in pixels (model.size)"},
+		{"epochs", "train.epochs", "epochs (train.epochs)"},
+		{"batch-size", "train.batch_size", "batch size (train.batch_size)"},
+		{"lr", "train.lr", "learning rate (train.lr)"},
+		{"output", "output.dir", "output folder (output.dir)"},
+		{"resume", "output.resume", "resume from the last checkpoint (output.resume)"},
+	}
+	for _, a := range aliases {
+		orig := fs.Lookup(config.FlagName(a.key))
+		if orig == nil {
+			panic("no flag for " + a.key) // programmer error: a key was renamed
+		}
+		switch orig.Value.Type() {
+		case "bool":
+			fs.Bool(a.name, false, a.help)
+		case "int":
+			fs.Int(a.name, 0, a.help)
+		case "float64":
+			fs.Float64(a.name, 0, a.help)
+		default:
+			fs.String(a.name, "", a.help)
+		}
+		if err := config.BindFlag(fs, a.name, a.key); err != nil {
+			panic(err)
+		}
+	}
+}
+
+func loadTrainConfig(cmd *cobra.Command, path string) (*config.Train, error) {
+	cfg, err := config.LoadTrain(path, cmd.Flags())
+	if err != nil {
+		return nil, usageError{err}
+	}
+	return cfg, nil
+}
+
+// loadData reads the data set the configuration names and reports its
+// problems on w.
+func loadData(cfg *config.Train, labels []string, w io.Writer, log *zap.Logger) (*data.Dataset, error) {
+	if err := cfg.RequireData(); err != nil {
+		return nil, usageError{err}
+	}
+	delim, _ := utf8.DecodeRuneInString(cfg.Data.CSVDelim)
+	opt := data.CSVOptions{
+		CSVPath: cfg.Data.CSV, ImageDir: cfg.Data.Dir, Prefix: cfg.Data.Folder,
+		FnColumn: cfg.Data.FnCol, LabelColumn: cfg.Data.LabelCol, ValidColumn: cfg.Data.ValidCol,
+		LabelDelim: cfg.Data.LabelDelim, Delimiter: delim, ValidPct: cfg.Data.ValidPct,
+		Seed: uint64(cfg.Data.Seed), OnBadItem: data.BadItemPolicy(cfg.Data.OnBadItem), Labels: labels,
+	}
+	if opt.CSVPath == "" && opt.Prefix == "" {
+		// --data alone names a folder written by `tagnet-train data`:
+		// DIR/labels.csv with the images in DIR/images.
+		opt.CSVPath = filepath.Join(cfg.Data.Dir, data.GeneratedCSV)
+		opt.Prefix = data.GeneratedImages
+	}
+	ds, err := data.LoadCSV(opt)
+	var le *data.LoadError
+	if errors.As(err, &le) {
+		return nil, err
+	}
+	if err != nil {
+		return nil, fmt.Errorf("loading data: %w", err)
+	}
+	rep := ds.Report
+	if n := len(rep.Problems); n > 0 {
+		for _, p := range rep.Problems {
+			fmt.Fprintf(w, "skipped: %s\n", p)
+		}
+		fmt.Fprintf(w, "skipped %d bad item(s) of %s (data.on_bad_item=skip)\n", n, opt.CSVPath)
+	}
+	log.Info("data", zap.String("csv", opt.CSVPath), zap.Int("train", len(ds.Train)), zap.Int("valid", len(ds.Valid)),
+		zap.Int("labels", len(ds.Labels)), zap.Int("skipped", len(rep.Problems)))
+	if len(ds.Valid) == 0 {
+		return nil, fmt.Errorf("loading data: no validation items (mark some rows in %q or set data.valid_pct)", cfg.Data.ValidCol)
+	}
+	return ds, nil
+}
+
+// specFor is the architecture the configuration asks for.
+func specFor(cfg *config.Train, classes int) models.Spec {
+	return models.Spec{
+		Arch: cfg.Model.Arch, NumClasses: classes, InputSize: cfg.Model.Size,
+		Stem: models.Stem(cfg.Model.Stem), Head: models.Head(cfg.Model.Head), Width: cfg.Model.Width,
+	}
+}
+
+// initialWeights are random (seeded), or imported from model.init_from.
+func initialWeights(cfg *config.Train, g *models.Graph, log *zap.Logger) (models.Weights, error) {
+	w := models.Init(g, models.InitOptions{Seed: uint64(cfg.Train.Seed), ZeroInitResidual: cfg.Model.ZeroInitResidual})
+	if cfg.Model.InitFrom == "" {
+		return w, nil
+	}
+	b, err := os.ReadFile(cfg.Model.InitFrom)
+	if err != nil {
+		return nil, fmt.Errorf("model.init_from: %w", err)
+	}
+	f, err := models.ParseONNX(b)
+	if err != nil {
+		return nil, fmt.Errorf("model.init_from %s: %w", cfg.Model.InitFrom, err)
+	}
+	w, rep, err := models.Import(f, g, w)
+	if err != nil {
+		return nil, fmt.Errorf("model.init_from %s: %w", cfg.Model.InitFrom, err)
+	}
+	log.Info("imported weights", zap.String("from", cfg.Model.InitFrom), zap.Int("convolutions", rep.Convs),
+		zap.Int("folded_batchnorms", rep.FusedBN), zap.Bool("head", rep.Head))
+	return w, nil
+}
+
+// preprocessing is the validation/serving preprocessing for the input size.
+func preprocessing(size int) (preprocess.Spec, *preprocess.Preprocessor, error) {
+	spec := preprocess.Default(size)
+	pre, err := preprocess.New(spec, preprocess.Limits{})
+	if err != nil {
+		return spec, nil, err
+	}
+	return spec, pre, nil
+}
+
+// newLearner wires the data set, architecture and weights into a Learner.
+func newLearner(cfg *config.Train, ds *data.Dataset, g *models.Graph, w models.Weights, hooks learn.Hooks, log *zap.Logger) (*learn.Learner, preprocess.Spec, error) {
+	spec, pre, err := preprocessing(cfg.Model.Size)
+	if err != nil {
+		return nil, spec, err
+	}
+	aug, err := data.NewAugmenter(pre, data.AugmentOptions{Mode: data.AugmentMode(cfg.Train.Aug), MinScale: cfg.Train.MinScale})
+	if err != nil {
+		return nil, spec, err
+	}
+	l, err := learn.New(g, w, ds, aug, learn.Config{
+		BatchSize: cfg.Train.BatchSize, Threads: cfg.Train.Threads, Workers: cfg.Data.Workers, Prefetch: cfg.Data.Prefetch,
+		Seed: uint64(cfg.Train.Seed), WD: cfg.Train.WD, Threshold: cfg.Train.Threshold,
+		Augment: aug.Options(), Dir: cfg.Output.Dir, Patience: cfg.Train.EarlyStoppingPatience, Logger: log, Hooks: hooks,
+	})
+	return l, spec, err
+}
+
+func planFor(cfg *config.Train) learn.Plan {
+	t := cfg.Train
+	if t.Schedule == "one_cycle" {
+		return learn.OneCyclePlan(t.Epochs, [3]float64{t.LR, t.LR, t.LR}, t.PctStart, t.Div, t.DivFinal)
+	}
+	return learn.FineTunePlan(t.Epochs, t.LR, t.FreezeEpochs, 0.3, 5)
+}
+
+func mustJSON(v any) json.RawMessage {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err) // plain data
+	}
+	return b
+}
+
+func joinMetrics(m map[string]float64) string {
+	var parts []string
+	for _, k := range []string{"loss", "accuracy_multi", "f1_macro", "f1_samples", "mAP"} {
+		if v, ok := m[k]; ok {
+			parts = append(parts, fmt.Sprintf("%s=%.4f", k, v))
+		}
+	}
+	return strings.Join(parts, " ")
+}

@@ -1,0 +1,215 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+	"github.com/spf13/cobra"
+	"go.uber.org/zap"
+	"golang.org/x/term"
+
+	"github.com/tagnet/tagnet/config"
+	"github.com/tagnet/tagnet/models"
+	"github.com/tagnet/tagnet/trainer/learn"
+	"github.com/tagnet/tagnet/trainer/metrics"
+	"github.com/tagnet/tagnet/trainer/plot"
+)
+
+// exitInterrupted is the exit code after SIGINT/SIGTERM (128+SIGINT).
+const exitInterrupted = 130
+
+func (a *app) trainCmd() *cobra.Command {
+	var cfgPath string
+	cmd := &cobra.Command{
+		Use:   "train [--config train.yaml] [flags]",
+		Short: "Train a model and export it as ONNX with its labels, preprocessing and threshold sweep",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := loadTrainConfig(cmd, cfgPath)
+			if err != nil {
+				return err
+			}
+			return a.train(cmd.Context(), cfg, cmd.OutOrStdout())
+		},
+	}
+	addTrainConfigFlags(cmd.Flags(), &cfgPath)
+	return cmd
+}
+
+func (a *app) train(ctx context.Context, cfg *config.Train, out io.Writer) error {
+	log := a.log.With(zap.String("component", "train"))
+	ds, err := loadData(cfg, nil, os.Stderr, log)
+	if err != nil {
+		return err
+	}
+	g, err := models.Build(specFor(cfg, len(ds.Labels)))
+	if err != nil {
+		return usageError{err}
+	}
+	w, err := initialWeights(cfg, g, log)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(cfg.Output.Dir, 0o755); err != nil {
+		return fmt.Errorf("output folder: %w", err)
+	}
+	table := newEpochTable(out)
+	bar := newBar()
+	hooks := learn.Hooks{OnBatch: bar.batch, OnEpoch: func(st learn.EpochStats) { bar.done(); table.row(st) }}
+	l, ppSpec, err := newLearner(cfg, ds, g, w, hooks, log)
+	if err != nil {
+		return err
+	}
+	defer l.Close()
+	plan := planFor(cfg)
+	log.Info("training", zap.String("arch", g.Spec.Arch), zap.Int("parameters", g.NumParams()), zap.Int("epochs", plan.Epochs()),
+		zap.Int("train", len(ds.Train)), zap.Int("valid", len(ds.Valid)), zap.Int("threads", l.Net().Threads()))
+	start := time.Now()
+	if err := l.Fit(ctx, plan, cfg.Output.Resume); err != nil {
+		bar.done()
+		if errors.Is(err, learn.ErrInterrupted) {
+			fmt.Fprintf(os.Stderr, "interrupted: the last completed epoch is saved in %s; continue with --resume\n", cfg.Output.Dir)
+			return exitCode(exitInterrupted)
+		}
+		return err
+	}
+	ev, err := l.Evaluate(ctx)
+	if err != nil {
+		return err
+	}
+	grid := models.Grid(cfg.Sweep.Start, cfg.Sweep.Stop, cfg.Sweep.Steps)
+	sweep := l.Sweep(ev, grid)
+	md := models.Metadata{
+		Labels:     ds.Labels,
+		Preprocess: mustJSON(ppSpec),
+		Training: &models.Training{
+			Arch: g.Spec.Arch, Epochs: len(l.History()), Schedule: cfg.Train.Schedule, Dataset: cfg.Data.CSV,
+			Train: len(ds.Train), Valid: len(ds.Valid), Seed: uint64(cfg.Train.Seed),
+			Finished: time.Now().UTC().Format(time.RFC3339), Metrics: ev.Metrics(),
+		},
+		Sweep: sweep,
+	}
+	m := &models.Model{Graph: g, Weights: l.Weights(), Metadata: md}
+	modelPath := cfg.ModelPath()
+	if err := m.WriteFile(modelPath, models.WriteOptions{ProducerVersion: version}); err != nil {
+		return err
+	}
+	sweepCSV := filepath.Join(cfg.Output.Dir, "sweep.csv")
+	if err := writeSweepCSV(sweepCSV, sweep); err != nil {
+		return err
+	}
+	if cfg.Output.Plots {
+		if err := writePlots(cfg.Output.Dir, l.History(), sweep); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(out, "\ntrained %d epochs in %s\n", len(l.History()), time.Since(start).Round(time.Second))
+	fmt.Fprintf(out, "macro F1 with per-class thresholds from the sweep: %.4f (at 0.5: %.4f)\n", sweepF1(sweep), ev.F1Macro)
+	fmt.Fprintf(out, "model: %s\nsweep: %s\nmetrics log: %s\n", modelPath, sweepCSV, filepath.Join(cfg.Output.Dir, "metrics.jsonl"))
+	if cfg.Output.Plots {
+		fmt.Fprintf(out, "plots: %s, %s\n", filepath.Join(cfg.Output.Dir, "training.png"), filepath.Join(cfg.Output.Dir, "sweep.png"))
+	}
+	fmt.Fprintf(out, "final validation: %s\n", joinMetrics(ev.Metrics()))
+	return nil
+}
+
+// sweepF1 is the macro F1 when each class uses its own best threshold of
+// the sweep.
+func sweepF1(s *models.Sweep) float64 {
+	sum := 0.0
+	for _, c := range s.Classes {
+		best := 0.0
+		for _, f := range c.F1 {
+			best = max(best, f)
+		}
+		sum += best
+	}
+	return sum / float64(max(len(s.Classes), 1))
+}
+
+func writeSweepCSV(path string, s *models.Sweep) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("writing sweep: %w", err)
+	}
+	if err := metrics.WriteSweepCSV(f, s); err != nil {
+		f.Close()
+		return fmt.Errorf("writing sweep %s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("writing sweep %s: %w", path, err)
+	}
+	return nil
+}
+
+func writePlots(dir string, hist []learn.EpochStats, s *models.Sweep) error {
+	h := plot.History{Metrics: map[string][]float64{}}
+	for _, st := range hist {
+		h.TrainLoss = append(h.TrainLoss, st.TrainLoss)
+		h.ValidLoss = append(h.ValidLoss, st.ValidLoss)
+		h.Metrics["accuracy_multi"] = append(h.Metrics["accuracy_multi"], st.AccuracyMulti)
+		h.Metrics["f1_macro"] = append(h.Metrics["f1_macro"], st.F1Macro)
+		h.Metrics["mAP"] = append(h.Metrics["mAP"], st.MAP)
+	}
+	if err := plot.TrainingCurvesPNG(filepath.Join(dir, "training.png"), h); err != nil {
+		return fmt.Errorf("plotting training curves: %w", err)
+	}
+	if err := plot.SweepPNG(filepath.Join(dir, "sweep.png"), s); err != nil {
+		return fmt.Errorf("plotting sweep: %w", err)
+	}
+	return nil
+}
+
+// epochTable prints fastai's per-epoch table.
+type epochTable struct {
+	w       io.Writer
+	printed bool
+}
+
+func newEpochTable(w io.Writer) *epochTable { return &epochTable{w: w} }
+
+func (t *epochTable) row(st learn.EpochStats) {
+	if !t.printed {
+		fmt.Fprintf(t.w, "%-5s %-9s %10s %10s %14s %9s %10s %8s %8s %8s\n",
+			"epoch", "phase", "train_loss", "valid_loss", "accuracy_multi", "f1_macro", "f1_samples", "mAP", "img/s", "time")
+		t.printed = true
+	}
+	d := time.Duration(st.Seconds * float64(time.Second)).Round(time.Second)
+	fmt.Fprintf(t.w, "%-5d %-9s %10.4f %10.4f %14.4f %9.4f %10.4f %8.4f %8.1f %8s\n",
+		st.Epoch, st.Phase, st.TrainLoss, st.ValidLoss, st.AccuracyMulti, st.F1Macro, st.F1Samples, st.MAP, st.ImagesPerSec, d)
+}
+
+// bar is a per-epoch progress bar on a terminal (stderr); elsewhere it
+// does nothing.
+type bar struct {
+	tty bool
+	pb  *progressbar.ProgressBar
+}
+
+func newBar() *bar { return &bar{tty: term.IsTerminal(int(os.Stderr.Fd()))} }
+
+func (b *bar) batch(bi learn.BatchInfo) {
+	if !b.tty {
+		return
+	}
+	if b.pb == nil {
+		b.pb = progressbar.NewOptions(bi.Batches, progressbar.OptionSetWriter(os.Stderr),
+			progressbar.OptionSetDescription(fmt.Sprintf("epoch %d/%d", bi.Epoch+1, bi.Epochs)),
+			progressbar.OptionShowCount(), progressbar.OptionSetPredictTime(true), progressbar.OptionClearOnFinish())
+	}
+	_ = b.pb.Set(bi.Batch)
+	b.pb.Describe(fmt.Sprintf("epoch %d/%d loss %.4f %.0f img/s", bi.Epoch+1, bi.Epochs, bi.Loss, float64(bi.Images)/bi.Elapsed.Seconds()))
+}
+
+func (b *bar) done() {
+	if b.pb != nil {
+		_ = b.pb.Finish()
+		b.pb = nil
+	}
+}

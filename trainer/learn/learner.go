@@ -1,0 +1,374 @@
+// Package learn is tagnet's training workflow: fastai's Learner in Go. It
+// drives the engine (trainer/nn, trainer/optim) over the data loaders
+// (trainer/data) through a Plan of one-cycle phases (fit_one_cycle,
+// fine_tune), evaluates the validation set every epoch (loss,
+// accuracy_multi, F1, mAP; trainer/metrics), writes atomic best/last
+// checkpoints that a killed run resumes from bit-exactly, finds learning
+// rates (lr_find), and hands back weights for export.
+//
+// The loop never prints: progress bars, tables and logs attach through
+// [Hooks] (as gomlx keeps its Loop apart from its progress bars).
+package learn
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/tagnet/tagnet/models"
+	"github.com/tagnet/tagnet/trainer/data"
+	"github.com/tagnet/tagnet/trainer/metrics"
+	"github.com/tagnet/tagnet/trainer/nn"
+)
+
+// ErrInterrupted is returned by Fit when its context is cancelled (SIGINT,
+// SIGTERM); the last completed epoch is in the checkpoint.
+var ErrInterrupted = errors.New("training interrupted")
+
+// ErrDiverged is returned when the training loss becomes NaN or infinite.
+var ErrDiverged = errors.New("training diverged")
+
+// Config tunes a Learner. Zero values are documented per field.
+type Config struct {
+	// BatchSize is the number of images per step. Zero means 64.
+	BatchSize int
+	// Threads is the number of cores the engine uses. Zero means all.
+	Threads int
+	// Workers decode and augment images; Prefetch batches are prepared
+	// ahead. Zero means the loader's defaults.
+	Workers, Prefetch int
+	// Seed determines the data order, augmentation and dropout.
+	Seed uint64
+	// WD is Adam's decoupled weight decay. Zero means none; fastai's
+	// default is 0.01.
+	WD float64
+	// Threshold is accuracy_multi's decision threshold. Zero means 0.5.
+	Threshold float64
+	// Augment is the training augmentation.
+	Augment data.AugmentOptions
+	// Dir receives the checkpoints (best.ckpt, last.ckpt) and the metrics
+	// log (metrics.jsonl). Empty means neither is written.
+	Dir string
+	// Patience stops training after that many epochs without a better
+	// validation loss. Zero means no early stopping.
+	Patience int
+	// Logger receives progress at info level. Nil means none.
+	Logger *zap.Logger
+	// Hooks observe the loop.
+	Hooks Hooks
+}
+
+// Hooks let callers watch training without the loop printing anything.
+// Nil hooks are skipped.
+type Hooks struct {
+	// OnBatch runs after every training step.
+	OnBatch func(BatchInfo)
+	// OnEpoch runs after every epoch's validation.
+	OnEpoch func(EpochStats)
+}
+
+// BatchInfo describes one finished training step.
+type BatchInfo struct {
+	Epoch, Epochs int // global epoch (from 0) and total
+	Batch, Batches int
+	Loss           float64
+	LR             float64 // head group's learning rate
+	Images         int     // images in the epoch so far
+	Elapsed        time.Duration
+}
+
+// EpochStats is one row of the per-epoch table.
+type EpochStats struct {
+	Epoch         int     `json:"epoch"` // from 0
+	Phase         string  `json:"phase"`
+	TrainLoss     float64 `json:"train_loss"` // mean over the epoch's steps
+	ValidLoss     float64 `json:"valid_loss"`
+	AccuracyMulti float64 `json:"accuracy_multi"`
+	F1Macro       float64 `json:"f1_macro"`
+	F1Samples     float64 `json:"f1_samples"`
+	MAP           float64 `json:"mAP"`
+	Seconds       float64 `json:"seconds"`
+	ImagesPerSec  float64 `json:"images_per_sec"`
+	Skipped       int     `json:"skipped_items,omitempty"`
+}
+
+// Eval is the result of one pass over the validation set.
+type Eval struct {
+	Loss          float64
+	AccuracyMulti float64 // at Config.Threshold
+	F1Macro       float64 // at 0.5
+	F1Samples     float64 // at 0.5
+	MAP           float64
+	// Probs and Targets are N×C, in validation order.
+	Probs, Targets []float32
+	N              int
+	// Logits are the raw outputs, N×C.
+	Logits []float32
+}
+
+// Metrics returns the named metrics of e, as stored in a model's training
+// summary.
+func (e *Eval) Metrics() map[string]float64 {
+	return map[string]float64{
+		"loss": e.Loss, "accuracy_multi": e.AccuracyMulti, "f1_macro": e.F1Macro, "f1_samples": e.F1Samples, "mAP": e.MAP,
+	}
+}
+
+// Learner trains one network on one data set.
+type Learner struct {
+	cfg          Config
+	log          *zap.Logger
+	net          *nn.Net
+	opt          optimizerT
+	labels       []string
+	train, valid *data.Loader
+	grad         []float32
+	history      []EpochStats
+}
+
+// New builds the network of g with weights w and loaders over ds, using
+// aug for training images and its preprocessor (exactly as the predictor)
+// for validation images.
+func New(g *models.Graph, w models.Weights, ds *data.Dataset, aug *data.Augmenter, cfg Config) (*Learner, error) {
+	if cfg.BatchSize == 0 {
+		cfg.BatchSize = 64
+	}
+	if cfg.Threshold == 0 {
+		cfg.Threshold = 0.5
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = zap.NewNop()
+	}
+	if len(ds.Labels) != g.Spec.NumClasses {
+		return nil, fmt.Errorf("data set has %d labels, model %d classes", len(ds.Labels), g.Spec.NumClasses)
+	}
+	if len(ds.Train) < cfg.BatchSize {
+		return nil, fmt.Errorf("%d training items is fewer than one batch of %d", len(ds.Train), cfg.BatchSize)
+	}
+	net, err := nn.New(g, w, nn.Config{MaxBatch: cfg.BatchSize, Threads: cfg.Threads, Seed: cfg.Seed})
+	if err != nil {
+		return nil, fmt.Errorf("building network: %w", err)
+	}
+	l := &Learner{cfg: cfg, log: log, net: net, labels: ds.Labels, grad: make([]float32, cfg.BatchSize*g.Spec.NumClasses)}
+	l.opt = newAdam(net.Params(), adamConfig{WD: cfg.WD})
+	lopt := data.LoaderOptions{BatchSize: cfg.BatchSize, Seed: cfg.Seed, Workers: cfg.Workers, Prefetch: cfg.Prefetch, Logger: log}
+	lopt.Train = true
+	if l.train, err = data.NewLoader(ds.Train, aug, lopt); err != nil {
+		net.Close()
+		return nil, fmt.Errorf("training loader: %w", err)
+	}
+	lopt.Train = false
+	if l.valid, err = data.NewLoader(ds.Valid, aug, lopt); err != nil {
+		l.train.Close()
+		net.Close()
+		return nil, fmt.Errorf("validation loader: %w", err)
+	}
+	return l, nil
+}
+
+// Close stops the loaders and the engine.
+func (l *Learner) Close() {
+	l.train.Close()
+	l.valid.Close()
+	l.net.Close()
+}
+
+// Net is the network being trained.
+func (l *Learner) Net() *nn.Net { return l.net }
+
+// History returns the stats of every epoch so far (including those before
+// a resume).
+func (l *Learner) History() []EpochStats { return append([]EpochStats(nil), l.history...) }
+
+// Labels is the vocabulary, in output order.
+func (l *Learner) Labels() []string { return l.labels }
+
+// epochSeed is the dropout seed of global epoch e.
+func (l *Learner) epochSeed(e int) uint64 { return l.cfg.Seed*0x9e3779b97f4a7c15 + uint64(e) + 1 }
+
+// Fit runs plan from its first epoch, or, with resume, from the epoch after
+// the one saved in Dir's last checkpoint (which must come from the same
+// plan, model and data). After every epoch it validates, calls
+// Hooks.OnEpoch, appends to metrics.jsonl and writes last.ckpt (and
+// best.ckpt when the validation loss improved), atomically. A cancelled ctx
+// stops at the next step with ErrInterrupted; the work of the unfinished
+// epoch is lost and resuming repeats that epoch exactly.
+func (l *Learner) Fit(ctx context.Context, plan Plan, resume bool) error {
+	if err := plan.Validate(); err != nil {
+		return err
+	}
+	fp := l.fingerprint(plan)
+	start, best, bestEpoch := 0, math.Inf(1), -1
+	if resume {
+		ck, err := loadCheckpoint(l.ckptPath(lastCkpt))
+		if err != nil {
+			return fmt.Errorf("resuming: %w", err)
+		}
+		if ck.Fingerprint != fp {
+			return fmt.Errorf("resuming: the checkpoint %s comes from a different run (model, data, plan or seed changed)", l.ckptPath(lastCkpt))
+		}
+		if err := l.restore(ck); err != nil {
+			return fmt.Errorf("resuming: %w", err)
+		}
+		start, best, bestEpoch = ck.Epoch, ck.Best, ck.BestEpoch
+		l.history = ck.History
+		l.log.Info("resuming", zap.Int("epoch", start), zap.Int("epochs", plan.Epochs()))
+	}
+	total := plan.Epochs()
+	steps := l.train.Len()
+	for e := start; e < total; e++ {
+		pi, ei := plan.At(e)
+		ph := plan[pi]
+		if ei == 0 || e == start {
+			if ph.Frozen {
+				l.net.Freeze()
+			} else {
+				l.net.Unfreeze()
+			}
+		}
+		if ei == 0 { // fastai clears the optimiser state at freeze/unfreeze
+			l.opt.Reset()
+		}
+		l.net.Reseed(l.epochSeed(e))
+		t0 := time.Now()
+		var lossSum float64
+		nSteps, images, skipped := 0, 0, 0
+		for b, err := range l.train.Epoch(e) {
+			if err != nil {
+				return fmt.Errorf("epoch %d: %w", e, err)
+			}
+			if ctx.Err() != nil {
+				return ErrInterrupted
+			}
+			skipped += len(b.Failed)
+			if b.N == 0 {
+				continue
+			}
+			step := ei*steps + nSteps
+			lrs, beta1 := ph.At(float64(step) / float64(ph.Epochs*steps))
+			loss, err := l.step(b, lrs, beta1)
+			if err != nil {
+				return fmt.Errorf("epoch %d step %d: %w", e, nSteps, err)
+			}
+			lossSum += loss
+			nSteps++
+			images += b.N
+			if h := l.cfg.Hooks.OnBatch; h != nil {
+				h(BatchInfo{Epoch: e, Epochs: total, Batch: nSteps, Batches: steps, Loss: loss, LR: lrs[2], Images: images, Elapsed: time.Since(t0)})
+			}
+		}
+		if ctx.Err() != nil {
+			return ErrInterrupted
+		}
+		trainTime := time.Since(t0)
+		ev, err := l.Evaluate(ctx)
+		if err != nil {
+			return fmt.Errorf("epoch %d: %w", e, err)
+		}
+		st := EpochStats{
+			Epoch: e, Phase: ph.Name, TrainLoss: lossSum / float64(max(nSteps, 1)), ValidLoss: ev.Loss,
+			AccuracyMulti: ev.AccuracyMulti, F1Macro: ev.F1Macro, F1Samples: ev.F1Samples, MAP: ev.MAP,
+			Seconds: time.Since(t0).Seconds(), ImagesPerSec: float64(images) / trainTime.Seconds(), Skipped: skipped,
+		}
+		l.history = append(l.history, st)
+		if h := l.cfg.Hooks.OnEpoch; h != nil {
+			h(st)
+		}
+		l.log.Info("epoch", zap.Int("epoch", e), zap.String("phase", ph.Name), zap.Float64("train_loss", st.TrainLoss),
+			zap.Float64("valid_loss", st.ValidLoss), zap.Float64("f1_macro", st.F1Macro), zap.Float64("mAP", st.MAP),
+			zap.Float64("images_per_sec", st.ImagesPerSec))
+		improved := ev.Loss < best
+		if improved {
+			best, bestEpoch = ev.Loss, e
+		}
+		if err := l.saveEpoch(fp, e+1, best, bestEpoch, improved, st); err != nil {
+			return err
+		}
+		if l.cfg.Patience > 0 && e-bestEpoch >= l.cfg.Patience {
+			l.log.Info("early stopping", zap.Int("epoch", e), zap.Int("best_epoch", bestEpoch), zap.Int("patience", l.cfg.Patience))
+			break
+		}
+	}
+	return nil
+}
+
+// step runs one training step and returns its loss.
+func (l *Learner) step(b *data.Batch, lrs [3]float64, beta1 float64) (float64, error) {
+	logits, err := l.net.Forward(b.Images[:b.N*l.net.InputLen()], b.N, true)
+	if err != nil {
+		return 0, err
+	}
+	c := l.net.NumClasses()
+	grad := l.grad[:b.N*c]
+	loss := nn.BCEWithLogits(logits, b.Targets[:b.N*c], grad)
+	if math.IsNaN(loss) || math.IsInf(loss, 0) {
+		return loss, fmt.Errorf("%w: the training loss is %v (lower the learning rate, or check the data)", ErrDiverged, loss)
+	}
+	if err := l.net.Backward(grad); err != nil {
+		return 0, err
+	}
+	l.opt.Step(lrs, beta1)
+	return loss, nil
+}
+
+// Evaluate runs the validation set in evaluation mode and computes the
+// loss and metrics.
+func (l *Learner) Evaluate(ctx context.Context) (*Eval, error) {
+	c := l.net.NumClasses()
+	n := len(l.valid.Items())
+	ev := &Eval{Logits: make([]float32, 0, n*c), Targets: make([]float32, 0, n*c)}
+	grad := make([]float32, l.cfg.BatchSize*c)
+	var lossSum float64
+	for b, err := range l.valid.Epoch(0) {
+		if err != nil {
+			return nil, fmt.Errorf("validating: %w", err)
+		}
+		if ctx.Err() != nil {
+			return nil, ErrInterrupted
+		}
+		if b.N == 0 {
+			continue
+		}
+		logits, err := l.net.Forward(b.Images[:b.N*l.net.InputLen()], b.N, false)
+		if err != nil {
+			return nil, fmt.Errorf("validating: %w", err)
+		}
+		lossSum += nn.BCEWithLogits(logits, b.Targets[:b.N*c], grad[:b.N*c]) * float64(b.N*c)
+		ev.Logits = append(ev.Logits, logits...)
+		ev.Targets = append(ev.Targets, b.Targets[:b.N*c]...)
+		ev.N += b.N
+	}
+	if ev.N == 0 {
+		return nil, fmt.Errorf("validating: no validation items could be loaded")
+	}
+	ev.Loss = lossSum / float64(ev.N*c)
+	ev.Probs = metrics.Sigmoid(ev.Logits)
+	ev.AccuracyMulti = metrics.AccuracyMulti(ev.Probs, ev.Targets, l.cfg.Threshold, false)
+	ev.F1Macro = metrics.F1Macro(ev.Probs, ev.Targets, ev.N, c, 0.5)
+	ev.F1Samples = metrics.F1Samples(ev.Probs, ev.Targets, ev.N, c, 0.5)
+	ev.MAP = metrics.MeanAP(ev.Probs, ev.Targets, ev.N, c)
+	return ev, nil
+}
+
+// Sweep computes the threshold sweep of e over grid (nil: the book's 29
+// points from 0.05 to 0.95).
+func (l *Learner) Sweep(e *Eval, grid []float64) *models.Sweep {
+	return metrics.Sweep(e.Probs, e.Targets, e.N, len(l.labels), l.labels, grid)
+}
+
+// Weights returns a copy of the current weights.
+func (l *Learner) Weights() models.Weights { return l.net.Weights() }
+
+// LoadBest replaces the weights with those of best.ckpt.
+func (l *Learner) LoadBest() error {
+	ck, err := loadCheckpoint(l.ckptPath(bestCkpt))
+	if err != nil {
+		return err
+	}
+	return l.net.SetWeights(ck.weights())
+}
