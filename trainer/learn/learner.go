@@ -73,7 +73,7 @@ type Hooks struct {
 
 // BatchInfo describes one finished training step.
 type BatchInfo struct {
-	Epoch, Epochs int // global epoch (from 0) and total
+	Epoch, Epochs  int // global epoch (from 0) and total
 	Batch, Batches int
 	Loss           float64
 	LR             float64 // head group's learning rate
