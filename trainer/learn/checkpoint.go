@@ -126,6 +126,22 @@ func (l *Learner) saveEpoch(fp string, epochsDone int, best float64, bestEpoch i
 	return nil
 }
 
+// rewriteMetrics replaces metrics.jsonl with the history.
+func (l *Learner) rewriteMetrics() error {
+	var buf bytes.Buffer
+	for _, st := range l.history {
+		line, err := json.Marshal(st)
+		if err != nil {
+			return fmt.Errorf("encoding metrics: %w", err)
+		}
+		buf.Write(append(line, '\n'))
+	}
+	if err := models.WriteFileAtomic(l.ckptPath(metricsFile), buf.Bytes(), 0o644); err != nil {
+		return fmt.Errorf("metrics log: %w", err)
+	}
+	return nil
+}
+
 func loadCheckpoint(path string) (*checkpoint, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {

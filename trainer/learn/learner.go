@@ -217,6 +217,11 @@ func (l *Learner) Fit(ctx context.Context, plan Plan, resume bool) error {
 		}
 		start, best, bestEpoch = ck.Epoch, ck.Best, ck.BestEpoch
 		l.history = ck.History
+		// The log may hold epochs finished after the checkpoint (killed
+		// in between): rewrite it to match the checkpoint.
+		if err := l.rewriteMetrics(); err != nil {
+			return fmt.Errorf("resuming: %w", err)
+		}
 		l.log.Info("resuming", zap.Int("epoch", start), zap.Int("epochs", plan.Epochs()))
 	}
 	total := plan.Epochs()

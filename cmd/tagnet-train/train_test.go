@@ -1,0 +1,134 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/tagnet/tagnet/models"
+)
+
+// trainArgs trains resnet-tiny on a tiny synthetic set; fixed threads and
+// seed make the result reproducible across processes.
+func trainArgs(dataDir, out string) []string {
+	return []string{"train", "--data", dataDir, "--output", out, "--arch", "resnet-tiny", "--model.stem", "small",
+		"--size", "32", "--epochs", "3", "--train.freeze-epochs", "1", "--batch-size", "16", "--lr", "3e-3",
+		"--train.aug", "crop+flip", "--train.threads", "2", "--data.workers", "2", "--output.plots=false", "--log-format", "json"}
+}
+
+func writeTinyData(t *testing.T) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "data")
+	if code := run(context.Background(), []string{"data", "synth", "-o", dir, "--train", "320", "--valid", "64", "--size", "32", "--classes", "3", "--log-format", "json"}); code != 0 {
+		t.Fatalf("data synth: exit %d", code)
+	}
+	return dir
+}
+
+// A training process killed with SIGKILL in the middle of an epoch resumes
+// from its last checkpoint and ends with exactly the weights of an
+// uninterrupted run.
+func TestResumeAfterKill9(t *testing.T) {
+	if testing.Short() {
+		t.Skip("trains three times")
+	}
+	tmp := t.TempDir()
+	bin := filepath.Join(tmp, "tagnet-train")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	dataDir := writeTinyData(t)
+
+	fullDir := filepath.Join(tmp, "full")
+	if code := run(context.Background(), trainArgs(dataDir, fullDir)); code != 0 {
+		t.Fatalf("uninterrupted run: exit %d", code)
+	}
+
+	cutDir := filepath.Join(tmp, "cut")
+	cmd := exec.Command(bin, trainArgs(dataDir, cutDir)...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(2 * time.Minute)
+	for lines(filepath.Join(cutDir, "metrics.jsonl")) < 1 { // the first epoch's checkpoint is written
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			t.Fatalf("no epoch finished in time:\n%s", stderr.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	time.Sleep(300 * time.Millisecond) // into the second epoch
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Wait()
+	if _, err := os.Stat(filepath.Join(cutDir, "model.onnx")); err == nil {
+		t.Fatal("the run finished before it was killed; the test proves nothing")
+	}
+	if code := run(context.Background(), append(trainArgs(dataDir, cutDir), "--resume")); code != 0 {
+		t.Fatalf("resumed run: exit %d", code)
+	}
+	want, err := models.Load(filepath.Join(fullDir, "model.onnx"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := models.Load(filepath.Join(cutDir, "model.onnx"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, w := range want.Weights {
+		if !slices.Equal(got.Weights[name].Data, w.Data) {
+			t.Fatalf("%s differs between the resumed and the uninterrupted run", name)
+		}
+	}
+	if n := lines(filepath.Join(cutDir, "metrics.jsonl")); n != 4 {
+		t.Errorf("metrics.jsonl has %d lines after resume, want 4 (one per epoch)", n)
+	}
+	if got.Metadata.Sweep == nil || len(got.Metadata.Sweep.Thresholds) != 29 || got.Metadata.Training.Metrics["mAP"] == 0 {
+		t.Errorf("exported metadata incomplete: %+v", got.Metadata.Training)
+	}
+}
+
+func lines(path string) int {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	n := 0
+	for s := bufio.NewScanner(f); s.Scan(); {
+		if strings.TrimSpace(s.Text()) != "" {
+			n++
+		}
+	}
+	return n
+}
+
+func TestTrainBadDataMessages(t *testing.T) {
+	dir := writeTinyData(t)
+	csv := filepath.Join(dir, "labels.csv")
+	b, err := os.ReadFile(csv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := strings.Split(strings.TrimSpace(string(b)), "\n")
+	rows = append(rows, rows[3], "ghost.jpg,circle,False", "broken,row,with,too,many")
+	if err := os.WriteFile(csv, []byte(strings.Join(rows, "\n")+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "out")
+	args := append(trainArgs(dir, out), "--data.on-bad-item", "fail", "--epochs", "1", "--train.freeze-epochs", "0")
+	if code := run(context.Background(), args); code == 0 {
+		t.Fatal("training on bad data with on_bad_item=fail succeeded")
+	}
+}
