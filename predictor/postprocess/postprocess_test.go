@@ -1,0 +1,267 @@
+package postprocess
+
+import (
+	"errors"
+	"math"
+	"strings"
+	"testing"
+
+	"github.com/tagnet/tagnet/models"
+)
+
+// grid is the hand-made sweep's grid: 0.1, 0.2, …, 0.9.
+var grid = []float64{0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9}
+
+// handSweep is a sweep small enough to check by hand:
+//
+//   - cat has a noisy F1 spike of 0.9 at 0.3 which raw argmax would pick;
+//     smoothed, 0.7 and 0.8 tie at (0.6+0.7+0.7)/3 = 0.667 and 0.7 is
+//     nearer 0.5;
+//   - dog has a flat F1 (every point ties: 0.5 wins) and never reaches a
+//     precision of 0.95 or a recall of 0.95;
+//   - bird has no positives.
+func handSweep() *models.Sweep {
+	return &models.Sweep{
+		Thresholds: grid,
+		Items:      100,
+		Classes: []models.ClassSweep{
+			{
+				Label: "cat", Support: 40,
+				F1:        []float64{0.50, 0.50, 0.90, 0.50, 0.50, 0.60, 0.70, 0.70, 0.60},
+				Precision: []float64{0.30, 0.40, 0.50, 0.60, 0.70, 0.80, 0.90, 0.95, 1.00},
+				Recall:    []float64{1.00, 0.95, 0.90, 0.85, 0.80, 0.70, 0.60, 0.40, 0.20},
+				Accuracy:  []float64{0.60, 0.62, 0.64, 0.70, 0.75, 0.80, 0.78, 0.70, 0.65},
+			},
+			{
+				Label: "dog", Support: 10,
+				F1:        []float64{0.4, 0.4, 0.4, 0.4, 0.4, 0.4, 0.4, 0.4, 0.4},
+				Precision: []float64{0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9},
+				Recall:    []float64{0.9, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.1},
+				Accuracy:  []float64{0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5},
+			},
+			{
+				Label: "bird", Support: 0,
+				F1:        []float64{0, 0, 0, 0, 0, 0, 0, 0, 0},
+				Precision: []float64{0, 0, 0, 0, 0, 1, 1, 1, 1},
+				Recall:    []float64{0, 0, 0, 0, 0, 0, 0, 0, 0},
+				Accuracy:  []float64{0.1, 0.3, 0.5, 0.7, 0.9, 1, 1, 1, 1},
+			},
+		},
+		AccuracyMulti: []float64{0.4, 0.5, 0.6, 0.6, 0.7, 0.8, 0.8, 0.7, 0.6},
+	}
+}
+
+var labels = []string{"cat", "dog", "bird"}
+
+func TestSelectByStrategy(t *testing.T) {
+	for _, tc := range []struct {
+		strategy string
+		want     []float64
+		warnings []string // substrings, one per warning, in order
+	}{
+		// cat: spike at 0.3 rejected, tie 0.7/0.8 → 0.7. dog: flat → 0.5.
+		// bird: no positives → 0.5 with a warning.
+		{"f1", []float64{0.7, 0.5, 0.5}, []string{`"bird": no positives`}},
+		// cat: smoothed accuracy peaks at 0.6 ((0.75+0.8+0.78)/3).
+		// dog: flat → 0.5. bird: 1 from 0.7 to 0.9 ((0.9+1+1)/3 at 0.6 is
+		// lower) → 0.7, the nearest 0.5.
+		{"accuracy", []float64{0.6, 0.5, 0.7}, nil},
+		// cat: precision first reaches 0.9 exactly at 0.7. dog: first 0.9 at
+		// 0.9. bird: precision 1 from 0.6, but recall is 0 there (support 0,
+		// so no warning).
+		{"precision>=0.9", []float64{0.7, 0.9, 0.6}, nil},
+		// dog never reaches 0.95: the highest threshold, with a warning.
+		{"precision>=0.95", []float64{0.8, 0.9, 0.6}, []string{`"dog": no threshold reaches precision 0.95`}},
+		// cat: the highest threshold with recall >= 0.8 is 0.5; dog 0.3.
+		// bird never has recall: the lowest, with a warning.
+		{"recall>=0.8", []float64{0.5, 0.3, 0.1}, []string{`"bird": no threshold reaches recall 0.8`}},
+		{"fixed:0.42", []float64{0.42, 0.42, 0.42}, nil},
+	} {
+		t.Run(tc.strategy, func(t *testing.T) {
+			st, err := ParseStrategy(tc.strategy)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sel, err := Select(labels, handSweep(), st, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := sel.Thresholds()
+			for i := range got {
+				if math.Abs(got[i]-tc.want[i]) > 1e-12 {
+					t.Errorf("%s: threshold %v, want %v", labels[i], got[i], tc.want[i])
+				}
+				if sel.Classes[i].Source != st.String() {
+					t.Errorf("%s: source %q, want %q", labels[i], sel.Classes[i].Source, st.String())
+				}
+			}
+			if len(sel.Warnings) != len(tc.warnings) {
+				t.Fatalf("warnings %q, want %d matching %q", sel.Warnings, len(tc.warnings), tc.warnings)
+			}
+			for i, w := range tc.warnings {
+				if !strings.Contains(sel.Warnings[i], w) {
+					t.Errorf("warning %q does not contain %q", sel.Warnings[i], w)
+				}
+			}
+		})
+	}
+}
+
+// The chosen point's metrics come from the sweep at the chosen index.
+func TestChoiceCarriesSweepMetrics(t *testing.T) {
+	sel, err := Select(labels, handSweep(), Strategy{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cat := sel.Classes[0]
+	if cat.Index != 6 || *cat.Precision != 0.9 || *cat.Recall != 0.6 || *cat.F1 != 0.7 {
+		t.Errorf("cat: index %d P %v R %v F1 %v, want 6 0.9 0.6 0.7", cat.Index, *cat.Precision, *cat.Recall, *cat.F1)
+	}
+	if sel.Strategy.String() != "f1" {
+		t.Errorf("zero strategy reads %q, want f1", sel.Strategy)
+	}
+}
+
+func TestSmoothingRejectsASpikeAndTiesGoLower(t *testing.T) {
+	// Raw argmax of this curve is the spike at index 2.
+	spike := []float64{0.50, 0.50, 0.90, 0.50, 0.50, 0.60, 0.70, 0.70, 0.60}
+	if i := argmaxSmoothed(grid, spike); grid[i] != 0.7 {
+		t.Errorf("spike curve: picked %v, want 0.7", grid[i])
+	}
+	// Smoothed: 0.3 and 0.7 tie at 1 and are equally far from 0.5: the
+	// lower wins.
+	twin := []float64{0, 1, 1, 1, 0, 1, 1, 1, 0}
+	if i := argmaxSmoothed(grid, twin); grid[i] != 0.3 {
+		t.Errorf("twin curve: picked %v, want 0.3", grid[i])
+	}
+	// A spike at an end of the grid does not win either: (0.9+0.3)/3 at
+	// 0.1, against (0.5+0.6+0.55)/3 at 0.7.
+	edge := []float64{0.9, 0.3, 0.2, 0.3, 0.4, 0.5, 0.6, 0.55, 0.3}
+	if i := argmaxSmoothed(grid, edge); grid[i] != 0.7 {
+		t.Errorf("edge spike: picked %v, want 0.7", grid[i])
+	}
+	// A plateau: nearest 0.5 wins.
+	plateau := []float64{0, 0, 1, 1, 1, 1, 1, 0, 0}
+	if i := argmaxSmoothed(grid, plateau); grid[i] != 0.5 {
+		t.Errorf("plateau: picked %v, want 0.5", grid[i])
+	}
+	// The ends count the missing neighbour as 0.
+	got := Smooth([]float64{3, 0, 6, 3})
+	want := []float64{1, 3, 3, 3}
+	for i := range want {
+		if math.Abs(got[i]-want[i]) > 1e-12 {
+			t.Errorf("Smooth: %v, want %v", got, want)
+			break
+		}
+	}
+}
+
+func TestOverrides(t *testing.T) {
+	sel, err := Select(labels, handSweep(), Strategy{Kind: KindF1}, map[string]float64{"dog": 0.33})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := sel.Classes[1]; c.Threshold != 0.33 || c.Source != SourceOverride || c.Index != -1 || c.F1 != nil {
+		t.Errorf("dog: %+v, want override 0.33", c)
+	}
+	if sel.Classes[0].Threshold != 0.7 {
+		t.Errorf("cat: %v, want 0.7 from f1", sel.Classes[0].Threshold)
+	}
+
+	_, err = Select(labels, handSweep(), Strategy{}, map[string]float64{"dgo": 0.3, "cat": 0.2})
+	if !errors.Is(err, ErrUnknownLabel) || !strings.Contains(err.Error(), `"dgo"`) {
+		t.Errorf("unknown label: %v, want an error naming \"dgo\"", err)
+	}
+	_, err = Select(labels, handSweep(), Strategy{}, map[string]float64{"cat": 1.5})
+	if err == nil || !strings.Contains(err.Error(), `"cat"`) {
+		t.Errorf("override 1.5: %v, want an error naming cat", err)
+	}
+}
+
+func TestWithoutSweep(t *testing.T) {
+	for _, s := range []string{"f1", "accuracy", "precision>=0.5", "recall>=0.5"} {
+		st, _ := ParseStrategy(s)
+		_, err := Select(labels, nil, st, nil)
+		if !errors.Is(err, ErrNoSweep) || !strings.Contains(err.Error(), "fixed:") {
+			t.Errorf("%s without a sweep: %v, want ErrNoSweep suggesting fixed:T", s, err)
+		}
+	}
+	sel, err := Select(labels, nil, Strategy{Kind: KindFixed, Value: 0.5}, nil)
+	if err != nil || sel.Thresholds()[2] != 0.5 {
+		t.Errorf("fixed without a sweep: %v, %v", sel, err)
+	}
+	// Overrides covering every class need no sweep.
+	all := map[string]float64{"cat": 0.1, "dog": 0.2, "bird": 0.3}
+	sel, err = Select(labels, nil, Strategy{}, all)
+	if err != nil || sel.Thresholds()[1] != 0.2 {
+		t.Errorf("full overrides without a sweep: %v, %v", sel, err)
+	}
+}
+
+func TestParseStrategy(t *testing.T) {
+	for in, want := range map[string]Strategy{
+		"f1":               {Kind: KindF1},
+		"accuracy":         {Kind: KindAccuracy},
+		"precision >= 0.9": {Kind: KindPrecision, Value: 0.9},
+		"recall>=0.25":     {Kind: KindRecall, Value: 0.25},
+		"fixed:0.5":        {Kind: KindFixed, Value: 0.5},
+	} {
+		got, err := ParseStrategy(in)
+		if err != nil || got != want {
+			t.Errorf("ParseStrategy(%q) = %+v, %v; want %+v", in, got, err, want)
+		}
+		if again, err := ParseStrategy(got.String()); err != nil || again != got {
+			t.Errorf("%q does not round-trip: %+v, %v", got.String(), again, err)
+		}
+	}
+	for _, bad := range []string{"", "f2", "fixed:1", "fixed:0", "precision>=x", "recall>0.5", "fixed:-0.1"} {
+		if _, err := ParseStrategy(bad); err == nil {
+			t.Errorf("ParseStrategy(%q) succeeded", bad)
+		}
+	}
+}
+
+func TestSummarize(t *testing.T) {
+	s := Summarize(handSweep())
+	if len(s) != 3 {
+		t.Fatalf("%d summaries", len(s))
+	}
+	// The raw best F1 of cat is the spike; the summary reports the curve as
+	// it is.
+	if s[0].BestF1 != 0.9 || s[0].BestF1Threshold != 0.3 || s[0].Support != 40 {
+		t.Errorf("cat: %+v", s[0])
+	}
+	if s[1].BestF1 != 0.4 || s[1].BestF1Threshold != 0.1 {
+		t.Errorf("dog: %+v (want the lowest threshold of a flat curve)", s[1])
+	}
+	if Summarize(nil) != nil {
+		t.Error("Summarize(nil) is not nil")
+	}
+}
+
+func TestSigmoid(t *testing.T) {
+	for _, tc := range []struct {
+		x, want float32
+	}{
+		{0, 0.5}, {1000, 1}, {-1000, 0}, {88.8, 1}, {-110, 0},
+		{float32(math.Inf(1)), 1}, {float32(math.Inf(-1)), 0},
+	} {
+		if got := Sigmoid(tc.x); got != tc.want {
+			t.Errorf("Sigmoid(%v) = %v, want %v", tc.x, got, tc.want)
+		}
+	}
+	for x := float32(-30); x <= 30; x += 0.37 {
+		naive := 1 / (1 + math.Exp(-float64(x)))
+		if got := Sigmoid(x); math.Abs(float64(got)-naive) > 1e-7 {
+			t.Errorf("Sigmoid(%v) = %v, want %v", x, got, naive)
+		}
+		if s := Sigmoid(x) + Sigmoid(-x); math.Abs(float64(s)-1) > 1e-6 {
+			t.Errorf("Sigmoid(%v)+Sigmoid(%v) = %v, want 1", x, -x, s)
+		}
+	}
+	dst := make([]float32, 3)
+	SigmoidInto(dst, []float32{-1000, 0, 1000})
+	if dst[0] != 0 || dst[1] != 0.5 || dst[2] != 1 {
+		t.Errorf("SigmoidInto: %v", dst)
+	}
+}

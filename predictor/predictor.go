@@ -1,0 +1,434 @@
+package predictor
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"slices"
+	"sync"
+
+	"go.uber.org/zap"
+
+	"github.com/tagnet/tagnet/predictor/ort"
+	"github.com/tagnet/tagnet/predictor/postprocess"
+	"github.com/tagnet/tagnet/preprocess"
+)
+
+// DefaultMaxBatch is the largest batch PredictBytes runs at once when
+// Options.MaxBatch is zero.
+const DefaultMaxBatch = 32
+
+// ErrImage is wrapped by preprocessing errors caused by the image itself:
+// not an image, an unsupported format, truncated or corrupt data, or an
+// image over the size limits (those also match *preprocess.LimitError with
+// errors.As). A server answers them with a client error.
+var ErrImage = errors.New("bad image")
+
+// Options configures New. The zero value runs on the CPU with ONNX
+// Runtime's default threading, f1 thresholds, no warm-up, batches of up to
+// DefaultMaxBatch and preprocess.DefaultMaxPixels, and logs nothing.
+type Options struct {
+	// Session configures the ONNX Runtime session (threads, providers,
+	// CUDA). Its Logger, when nil, is set to Logger.
+	Session ort.SessionOptions
+	// Thresholds says how per-class thresholds are chosen.
+	Thresholds Thresholds
+	// Warmup, when positive, runs one zero batch of that size before New
+	// returns, so the first real batch is not slow. Zero means no warm-up.
+	Warmup int
+	// MaxBatch is the largest batch PredictBytes sends to the session;
+	// zero means DefaultMaxBatch.
+	MaxBatch int
+	// MaxPixels is the pixel limit (width × height, read from the header
+	// before decoding) used when a Preprocess call passes 0 and by
+	// PredictBytes. Zero means preprocess.DefaultMaxPixels; negative
+	// means no limit.
+	MaxPixels int64
+	// Logger receives the predictor's log lines. Nil means none.
+	Logger *zap.Logger
+}
+
+// Predictor runs one tagnet model: preprocessing, ONNX Runtime forward pass
+// and postprocessing. It is safe for concurrent use by many goroutines.
+type Predictor struct {
+	m         *model
+	pre       *preprocess.Preprocessor
+	sess      *ort.Session
+	thr       []float64
+	labels    []string
+	maxBatch  int
+	maxPixels int64
+	logger    *zap.Logger
+	bufs      sync.Pool // *[]float32 of maxBatch × InputLen, for PredictBytes
+}
+
+// New opens the model file at modelPath on rt. It reads the metadata,
+// builds the stored preprocessing, chooses the thresholds (see package
+// postprocess), opens the session, checks that the session's input and
+// output agree with the metadata, and runs the warm-up batch if asked.
+func New(rt *ort.Runtime, modelPath string, opts Options) (*Predictor, error) {
+	logger := opts.Logger
+	if logger == nil {
+		logger = zap.NewNop()
+	}
+	logger = logger.With(zap.String("component", "predictor"))
+	if opts.MaxBatch < 0 || opts.Warmup < 0 {
+		return nil, fmt.Errorf("opening predictor: max batch %d and warm-up %d must not be negative", opts.MaxBatch, opts.Warmup)
+	}
+	m, err := loadModel(modelPath, opts.Thresholds)
+	if err != nil {
+		return nil, err
+	}
+	pre, err := preprocess.New(m.pre, preprocess.Limits{})
+	if err != nil {
+		return nil, fmt.Errorf("loading model %s: %w", modelPath, err)
+	}
+	so := opts.Session
+	if so.Logger == nil {
+		so.Logger = opts.Logger
+	}
+	sess, err := ort.NewSession(rt, modelPath, so)
+	if err != nil {
+		return nil, err // ort names the model already
+	}
+	p := &Predictor{
+		m: m, pre: pre, sess: sess,
+		thr:       m.sel.Thresholds(),
+		labels:    slices.Clone(m.md.Labels),
+		maxBatch:  opts.MaxBatch,
+		maxPixels: opts.MaxPixels,
+		logger:    logger.With(zap.String("model", m.sha256[:versionLen])),
+	}
+	if p.maxBatch == 0 {
+		p.maxBatch = DefaultMaxBatch
+	}
+	if err := p.checkSession(); err != nil {
+		p.closeQuietly()
+		return nil, fmt.Errorf("opening model %s: %w", modelPath, err)
+	}
+	n := p.pre.InputLen() * p.maxBatch
+	p.bufs.New = func() any { b := make([]float32, n); return &b }
+
+	for _, w := range m.warnings {
+		p.logger.Warn(w)
+	}
+	if opts.Warmup > 0 {
+		if err := sess.Warmup(opts.Warmup); err != nil {
+			p.closeQuietly()
+			return nil, fmt.Errorf("opening model %s: %w", modelPath, err)
+		}
+	}
+	p.logger.Info("model loaded",
+		zap.String("path", modelPath),
+		zap.String("arch", m.md.Spec.Arch),
+		zap.Int("classes", len(p.labels)),
+		zap.Int("input_size", m.pre.Width),
+		zap.String("provider", sess.Provider()),
+		zap.String("threshold_strategy", m.sel.Strategy.String()),
+		zap.Int("warmup_batch", opts.Warmup))
+	return p, nil
+}
+
+// checkSession compares the session's shapes with the metadata.
+func (p *Predictor) checkSession() error {
+	shape := p.sess.InputShape()
+	want := []int64{3, int64(p.m.pre.Height), int64(p.m.pre.Width)}
+	if len(shape) != 4 || !slices.Equal(shape[1:], want) {
+		return fmt.Errorf("the model's input is %v, its preprocessing makes [N %d %d %d]", shape, want[0], want[1], want[2])
+	}
+	if c := p.sess.NumClasses(); c != len(p.labels) {
+		return fmt.Errorf("the model outputs %d classes, its metadata names %d labels", c, len(p.labels))
+	}
+	return nil
+}
+
+func (p *Predictor) closeQuietly() {
+	if err := p.sess.Close(); err != nil {
+		p.logger.Warn("closing session", zap.Error(err))
+	}
+}
+
+// Close frees the session, waiting for runs in flight. The Predictor must
+// not be used afterwards.
+func (p *Predictor) Close() error { return p.sess.Close() }
+
+// Labels returns the class names in output order.
+func (p *Predictor) Labels() []string { return slices.Clone(p.labels) }
+
+// NumClasses returns the number of classes, C.
+func (p *Predictor) NumClasses() int { return len(p.labels) }
+
+// Thresholds returns each class's threshold, in output order.
+func (p *Predictor) Thresholds() []float64 { return slices.Clone(p.thr) }
+
+// InputLen returns the number of float32 values of one preprocessed image,
+// 3·H·W: a batch of n images is a buffer of n·InputLen values.
+func (p *Predictor) InputLen() int { return p.pre.InputLen() }
+
+// MaxBatch returns the largest batch PredictBytes runs at once.
+func (p *Predictor) MaxBatch() int { return p.maxBatch }
+
+// Provider returns the execution provider the session runs on.
+func (p *Predictor) Provider() string { return p.sess.Provider() }
+
+// Version returns the model's version: the first 12 hex digits of the
+// sha256 of its file.
+func (p *Predictor) Version() string { return p.m.sha256[:versionLen] }
+
+// Info describes the model, its preprocessing, thresholds and provider.
+// The result is the caller's to keep.
+func (p *Predictor) Info() *Info { return p.m.info(p.sess.Provider()) }
+
+// limits returns the decoding limits for a maxPixels argument.
+func (p *Predictor) limits(maxPixels int64) preprocess.DecodeOptions {
+	if maxPixels == 0 {
+		maxPixels = p.maxPixels
+	}
+	return preprocess.DecodeOptions{
+		Limits:          preprocess.Limits{MaxPixels: maxPixels},
+		EXIFOrientation: p.m.pre.EXIFOrientation,
+	}
+}
+
+// checkDst reports a destination that cannot hold one image.
+func (p *Predictor) checkDst(dst []float32) error {
+	if len(dst) != p.pre.InputLen() {
+		return fmt.Errorf("preprocessing: destination holds %d values, one image needs %d", len(dst), p.pre.InputLen())
+	}
+	return nil
+}
+
+// Preprocess decodes the encoded image data (JPEG, PNG, GIF, BMP, WebP or
+// TIFF) and writes it into dst as the model's [3,H,W] input; dst must hold
+// exactly InputLen values, typically one slot of a batch buffer. Images
+// with more than maxPixels pixels are refused from their header before
+// decoding; maxPixels 0 means Options.MaxPixels, negative means no limit.
+// Errors caused by the data wrap ErrImage.
+func (p *Predictor) Preprocess(dst []float32, data []byte, maxPixels int64) error {
+	if err := p.checkDst(dst); err != nil {
+		return err
+	}
+	if len(data) == 0 {
+		return fmt.Errorf("%w: empty input", ErrImage)
+	}
+	img, err := preprocess.Decode(data, p.limits(maxPixels))
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrImage, err)
+	}
+	if err := p.pre.Into(dst, img); err != nil {
+		return fmt.Errorf("%w: %w", ErrImage, err)
+	}
+	return nil
+}
+
+// PreprocessReader is Preprocess for an image read from r, reading at
+// most maxBytes (0 means preprocess.DefaultMaxBytes, negative no limit).
+// A longer input is refused with a *preprocess.LimitError wrapped in
+// ErrImage.
+func (p *Predictor) PreprocessReader(dst []float32, r io.Reader, maxPixels, maxBytes int64) error {
+	if err := p.checkDst(dst); err != nil {
+		return err
+	}
+	if maxBytes == 0 {
+		maxBytes = preprocess.DefaultMaxBytes
+	}
+	var data []byte
+	var err error
+	if maxBytes < 0 {
+		data, err = io.ReadAll(r)
+	} else {
+		data, err = io.ReadAll(io.LimitReader(r, maxBytes+1))
+	}
+	if err != nil {
+		return fmt.Errorf("reading image: %w", err)
+	}
+	if maxBytes >= 0 && int64(len(data)) > maxBytes {
+		return fmt.Errorf("%w: %w", ErrImage, &preprocess.LimitError{What: "bytes", Got: int64(len(data)), Limit: maxBytes})
+	}
+	return p.Preprocess(dst, data, maxPixels)
+}
+
+// PreprocessFile is PreprocessReader for the file at path, with
+// preprocess.DefaultMaxBytes. Errors opening or reading the file do not
+// wrap ErrImage.
+func (p *Predictor) PreprocessFile(dst []float32, path string, maxPixels int64) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("opening image: %w", err)
+	}
+	defer f.Close()
+	return p.PreprocessReader(dst, f, maxPixels, 0)
+}
+
+// Forward runs n preprocessed images, batch holding n·InputLen values, and
+// returns their n·C logits in a new slice, image after image.
+func (p *Predictor) Forward(batch []float32, n int) ([]float32, error) {
+	if n <= 0 {
+		return nil, fmt.Errorf("forward: batch of %d images", n)
+	}
+	logits := make([]float32, n*len(p.labels))
+	if err := p.ForwardInto(batch, n, logits); err != nil {
+		return nil, err
+	}
+	return logits, nil
+}
+
+// ForwardInto is Forward writing the logits into logits, which must hold
+// exactly n·C values, so batch loops can reuse one buffer.
+func (p *Predictor) ForwardInto(batch []float32, n int, logits []float32) error {
+	if err := p.sess.RunInto(batch, n, logits); err != nil {
+		return fmt.Errorf("forward: %w", err)
+	}
+	return nil
+}
+
+// Prediction is the outcome for one image.
+type Prediction struct {
+	// Labels are the classes present (probability above threshold), in
+	// output order; empty, not nil, when none is.
+	Labels []string
+	// Probabilities holds each class's probability, in output order.
+	Probabilities []float32
+	// Classes names all classes in output order and Thresholds holds the
+	// threshold used for each. Both are shared by every Prediction of a
+	// Predictor and must not be modified.
+	Classes    []string
+	Thresholds []float64
+}
+
+// Probability returns the probability of the class called label.
+func (p Prediction) Probability(label string) (float32, bool) {
+	i := slices.Index(p.Classes, label)
+	if i < 0 || i >= len(p.Probabilities) {
+		return 0, false
+	}
+	return p.Probabilities[i], true
+}
+
+// MarshalJSON writes {"labels": [...], "probabilities": {label: p, …},
+// "thresholds": {label: t, …}}.
+func (p Prediction) MarshalJSON() ([]byte, error) {
+	probs := make(map[string]float32, len(p.Classes))
+	thr := make(map[string]float64, len(p.Classes))
+	for i, c := range p.Classes {
+		if i < len(p.Probabilities) {
+			probs[c] = p.Probabilities[i]
+		}
+		if i < len(p.Thresholds) {
+			thr[c] = p.Thresholds[i]
+		}
+	}
+	labels := p.Labels
+	if labels == nil {
+		labels = []string{}
+	}
+	return json.Marshal(struct {
+		Labels        []string           `json:"labels"`
+		Probabilities map[string]float32 `json:"probabilities"`
+		Thresholds    map[string]float64 `json:"thresholds"`
+	}{labels, probs, thr})
+}
+
+// Postprocess turns n images' logits (n·C values, image after image) into
+// predictions: a numerically stable sigmoid, then each class's threshold.
+func (p *Predictor) Postprocess(logits []float32, n int) ([]Prediction, error) {
+	c := len(p.labels)
+	if n < 0 || len(logits) != n*c {
+		return nil, fmt.Errorf("postprocessing: %d logits for %d images of %d classes", len(logits), n, c)
+	}
+	out := make([]Prediction, n)
+	probs := make([]float32, n*c) // one allocation for the whole batch
+	postprocess.SigmoidInto(probs, logits)
+	for i := range out {
+		pr := probs[i*c : (i+1)*c : (i+1)*c]
+		labels := []string{}
+		for j, v := range pr {
+			if float64(v) > p.thr[j] {
+				labels = append(labels, p.labels[j])
+			}
+		}
+		out[i] = Prediction{Labels: labels, Probabilities: pr, Classes: p.labels, Thresholds: p.thr}
+	}
+	return out, nil
+}
+
+// PredictBytes predicts each encoded image. It returns one Prediction and
+// one error per image, in order: errs[i] is nil when preds[i] is valid.
+// Images are decoded in parallel and run in batches of up to MaxBatch; a
+// bad image fails alone, wrapping ErrImage. Images not yet run when ctx is
+// done get ctx's error.
+func (p *Predictor) PredictBytes(ctx context.Context, images [][]byte) ([]Prediction, []error) {
+	preds := make([]Prediction, len(images))
+	errs := make([]error, len(images))
+	if len(images) == 0 {
+		return preds, errs
+	}
+	bp := p.bufs.Get().(*[]float32)
+	defer p.bufs.Put(bp)
+	buf := *bp
+	L := p.pre.InputLen()
+	for start := 0; start < len(images); start += p.maxBatch {
+		end := min(start+p.maxBatch, len(images))
+		if err := ctx.Err(); err != nil {
+			for i := start; i < len(images); i++ {
+				errs[i] = err
+			}
+			break
+		}
+		chunk := images[start:end]
+		cerrs := errs[start:end]
+		p.preprocessParallel(buf, chunk, cerrs)
+		// Compact the good images to the front of the buffer.
+		var ok []int
+		for i := range chunk {
+			if cerrs[i] != nil {
+				continue
+			}
+			if k := len(ok); k != i {
+				copy(buf[k*L:(k+1)*L], buf[i*L:(i+1)*L])
+			}
+			ok = append(ok, i)
+		}
+		if len(ok) == 0 {
+			continue
+		}
+		logits, err := p.Forward(buf[:len(ok)*L], len(ok))
+		var out []Prediction
+		if err == nil {
+			out, err = p.Postprocess(logits, len(ok))
+		}
+		for k, i := range ok {
+			if err != nil {
+				cerrs[i] = err
+				continue
+			}
+			preds[start+i] = out[k]
+		}
+	}
+	return preds, errs
+}
+
+// preprocessParallel preprocesses images into consecutive slots of buf,
+// recording each image's error in errs.
+func (p *Predictor) preprocessParallel(buf []float32, images [][]byte, errs []error) {
+	L := p.pre.InputLen()
+	workers := min(len(images), runtime.GOMAXPROCS(0))
+	var wg sync.WaitGroup
+	next := make(chan int)
+	for range workers {
+		wg.Go(func() {
+			for i := range next {
+				errs[i] = p.Preprocess(buf[i*L:(i+1)*L], images[i], 0)
+			}
+		})
+	}
+	for i := range images {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+}
