@@ -165,8 +165,8 @@ type TrainRuntime struct {
 
 // Log is the log section of both binaries.
 type Log struct {
-	// Format is "console" (the default: human-readable) or "json"; "" picks
-	// console on a terminal and JSON otherwise.
+	// Format is "console" (human-readable) or "json"; "" (the default)
+	// picks console on a terminal and JSON otherwise (containers, CI).
 	Format string `yaml:"format" help:"log format: console or json"`
 	// Level is the minimum level logged: "debug", "info" (the default),
 	// "warn" or "error".
@@ -215,7 +215,7 @@ func DefaultTrain() *Train {
 	}
 }
 
-func defaultLog() Log { return Log{Format: "console", Level: "info"} }
+func defaultLog() Log { return Log{Format: "", Level: "info"} }
 
 // Validate checks every key of t and returns all problems found, each a
 // [*KeyError], joined with [errors.Join]. It does not require data.dir;

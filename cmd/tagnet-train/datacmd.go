@@ -48,6 +48,7 @@ func (a *app) synthCmd() *cobra.Command {
 	f.IntVar(&opt.MaxObjects, "max-objects", data.DefaultSynthMaxObjects, "most objects per image")
 	f.Uint64Var(&opt.Seed, "seed", 1, "seed (same seed, same bytes)")
 	f.StringVar(&opt.Format, "format", data.FormatJPEG, "image format: jpeg or png")
+	a.addLogFlags(cmd)
 	return cmd
 }
 
@@ -83,5 +84,6 @@ func (a *app) fashionCmd() *cobra.Command {
 	f.IntVar(&opt.MinItems, "min-items", 1, "fewest items per canvas")
 	f.IntVar(&opt.MaxItems, "max-items", 4, "most items per canvas")
 	f.Uint64Var(&opt.Seed, "seed", 1, "seed (same seed, same bytes)")
+	a.addLogFlags(cmd)
 	return cmd
 }

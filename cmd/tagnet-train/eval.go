@@ -46,7 +46,7 @@ func (a *app) evalCmd() *cobra.Command {
 		Short: "Evaluate an exported model through ONNX Runtime on the validation split and compare with the training engine",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := loadTrainConfig(cmd, cfgPath)
+			cfg, err := a.loadTrainConfig(cmd, cfgPath)
 			if err != nil {
 				return err
 			}
@@ -76,7 +76,7 @@ func (a *app) sweepCmd() *cobra.Command {
 		Short: "Recompute the threshold sweep of an existing model on the validation split and store it in the model",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := loadTrainConfig(cmd, cfgPath)
+			cfg, err := a.loadTrainConfig(cmd, cfgPath)
 			if err != nil {
 				return err
 			}

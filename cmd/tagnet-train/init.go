@@ -73,5 +73,6 @@ func (a *app) initCmd() *cobra.Command {
 	f.Uint64Var(&seed, "seed", 1, "random seed")
 	f.StringVarP(&out, "output", "o", "", "model file to write")
 	f.BoolVar(&probs, "probabilities", false, "add a probabilities output (sigmoid of the logits)")
+	a.addLogFlags(cmd)
 	return cmd
 }

@@ -23,7 +23,7 @@ func (a *app) lrFindCmd() *cobra.Command {
 		Short: "Find a learning rate (fastai's lr_find): plot the loss against a growing learning rate and suggest one",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := loadTrainConfig(cmd, cfgPath)
+			cfg, err := a.loadTrainConfig(cmd, cfgPath)
 			if err != nil {
 				return err
 			}

@@ -43,11 +43,29 @@ func main() {
 	os.Exit(run(ctx, os.Args[1:]))
 }
 
-// app carries what every subcommand shares: the logger, built once from
-// the persistent flags.
+// app carries what every subcommand shares: the logger, built once per
+// command from its log flags (or, for commands with a configuration, from
+// the log section).
 type app struct {
-	logFormat, logLevel string
-	log                 *zap.Logger
+	log *zap.Logger
+}
+
+// setLogger builds the logger once the command knows its log settings.
+func (a *app) setLogger(format, level string) error {
+	l, err := clilog.New(format, level, os.Stderr)
+	if err != nil {
+		return usageError{fmt.Errorf("log: %w", err)}
+	}
+	a.log = l
+	return nil
+}
+
+// addLogFlags gives a command without a configuration file its log flags.
+func (a *app) addLogFlags(cmd *cobra.Command) {
+	var format, level string
+	cmd.Flags().StringVar(&format, "log-format", "", "log format: console or json (default: console on a terminal, json otherwise)")
+	cmd.Flags().StringVar(&level, "log-level", "info", "log level: debug, info, warn or error")
+	cmd.PreRunE = func(*cobra.Command, []string) error { return a.setLogger(format, level) }
 }
 
 func ensureDir(dir string) error {
@@ -64,17 +82,7 @@ func run(ctx context.Context, args []string) int {
 		Short:         "Train multi-label image classifiers and export them as ONNX models",
 		SilenceUsage:  true,
 		SilenceErrors: true,
-		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
-			l, err := clilog.New(a.logFormat, a.logLevel, os.Stderr)
-			if err != nil {
-				return usageError{err}
-			}
-			a.log = l
-			return nil
-		},
 	}
-	root.PersistentFlags().StringVar(&a.logFormat, "log-format", "", "log format: console or json (default: console on a terminal, json otherwise)")
-	root.PersistentFlags().StringVar(&a.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.AddCommand(a.initCmd(), a.trainCmd(), a.dataCmd(), a.evalCmd(), a.sweepCmd(), a.lrFindCmd())
 	root.SetArgs(args)

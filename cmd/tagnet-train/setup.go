@@ -36,6 +36,8 @@ func addTrainConfigFlags(fs *pflag.FlagSet, cfgPath *string) {
 		{"lr", "train.lr", "learning rate (train.lr)"},
 		{"output", "output.dir", "output folder (output.dir)"},
 		{"resume", "output.resume", "resume from the last checkpoint (output.resume)"},
+		{"log-format", "log.format", "log format: console or json (log.format)"},
+		{"log-level", "log.level", "log level: debug, info, warn or error (log.level)"},
 	}
 	for _, a := range aliases {
 		orig := fs.Lookup(config.FlagName(a.key))
@@ -58,10 +60,15 @@ func addTrainConfigFlags(fs *pflag.FlagSet, cfgPath *string) {
 	}
 }
 
-func loadTrainConfig(cmd *cobra.Command, path string) (*config.Train, error) {
+// loadTrainConfig loads the configuration (file, environment, flags) and
+// builds the logger from its log section.
+func (a *app) loadTrainConfig(cmd *cobra.Command, path string) (*config.Train, error) {
 	cfg, err := config.LoadTrain(path, cmd.Flags())
 	if err != nil {
 		return nil, usageError{err}
+	}
+	if err := a.setLogger(cfg.Log.Format, cfg.Log.Level); err != nil {
+		return nil, err
 	}
 	return cfg, nil
 }

@@ -31,7 +31,7 @@ func (a *app) trainCmd() *cobra.Command {
 		Short: "Train a model and export it as ONNX with its labels, preprocessing and threshold sweep",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := loadTrainConfig(cmd, cfgPath)
+			cfg, err := a.loadTrainConfig(cmd, cfgPath)
 			if err != nil {
 				return err
 			}
