@@ -29,6 +29,7 @@ func (a *app) synthCmd() *cobra.Command {
 			if out == "" {
 				return usageError{fmt.Errorf("--output is required")}
 			}
+			opt.Train, opt.Valid = noneIfZero(opt.Train), noneIfZero(opt.Valid)
 			t0 := time.Now()
 			csv, err := data.Synth(out, opt)
 			if err != nil {
@@ -41,8 +42,8 @@ func (a *app) synthCmd() *cobra.Command {
 	}
 	f := cmd.Flags()
 	f.StringVarP(&out, "output", "o", "", "folder to write")
-	f.IntVar(&opt.Train, "train", data.DefaultSynthTrain, "training images")
-	f.IntVar(&opt.Valid, "valid", data.DefaultSynthValid, "validation images")
+	f.IntVar(&opt.Train, "train", data.DefaultSynthTrain, "training images (0 for none)")
+	f.IntVar(&opt.Valid, "valid", data.DefaultSynthValid, "validation images (0 for none)")
 	f.IntVar(&opt.Size, "size", data.DefaultSynthSize, "image side in pixels")
 	f.IntVar(&opt.Classes, "classes", data.DefaultSynthClasses, "classes, 1 to 8")
 	f.IntVar(&opt.MaxObjects, "max-objects", data.DefaultSynthMaxObjects, "most objects per image")
@@ -65,6 +66,7 @@ func (a *app) fashionCmd() *cobra.Command {
 			if out == "" {
 				return usageError{fmt.Errorf("--output is required")}
 			}
+			opt.Train, opt.Valid = noneIfZero(opt.Train), noneIfZero(opt.Valid)
 			t0 := time.Now()
 			csv, err := data.FashionMNIST(out, opt)
 			if err != nil {
@@ -78,12 +80,21 @@ func (a *app) fashionCmd() *cobra.Command {
 	f := cmd.Flags()
 	f.StringVarP(&out, "output", "o", "", "folder to write")
 	f.StringVar(&opt.Dir, "idx", data.DefaultFashionMNISTDir, "folder of the IDX files")
-	f.IntVar(&opt.Train, "train", data.DefaultFashionTrain, "training canvases (from the train split)")
-	f.IntVar(&opt.Valid, "valid", data.DefaultFashionValid, "validation canvases (from the test split)")
+	f.IntVar(&opt.Train, "train", data.DefaultFashionTrain, "training canvases from the train split (0 for none)")
+	f.IntVar(&opt.Valid, "valid", data.DefaultFashionValid, "validation canvases from the test split (0 for none)")
 	f.IntVar(&opt.Size, "size", data.DefaultFashionSize, "canvas side in pixels")
 	f.IntVar(&opt.MinItems, "min-items", 1, "fewest items per canvas")
 	f.IntVar(&opt.MaxItems, "max-items", 4, "most items per canvas")
 	f.Uint64Var(&opt.Seed, "seed", 1, "seed (same seed, same bytes)")
 	a.addLogFlags(cmd)
 	return cmd
+}
+
+// noneIfZero maps the command line's 0 ("none") to the options' negative
+// count (their zero means the default).
+func noneIfZero(n int) int {
+	if n == 0 {
+		return -1
+	}
+	return n
 }
