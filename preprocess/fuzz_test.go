@@ -8,7 +8,8 @@ import (
 )
 
 // FuzzDecode feeds arbitrary bytes to Decode and, when they decode, to the
-// whole preprocessing: nothing may panic, and every output must be finite.
+// whole preprocessing with each resampler: nothing may panic, and every
+// output must be finite.
 // It is seeded with every image in testdata/. Inputs are limited to a
 // megapixel so that the fuzzer does not spend its time on allocation.
 //
@@ -32,6 +33,12 @@ func FuzzDecode(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
+	nfntSpec := Default(16)
+	nfntSpec.Resampler = ResamplerNfnt
+	pn, err := New(nfntSpec, Limits{MaxPixels: 1 << 20})
+	if err != nil {
+		f.Fatal(err)
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		img, err := p.Decode(data)
 		if err != nil {
@@ -40,13 +47,15 @@ func FuzzDecode(f *testing.F) {
 		if img.valid() != nil {
 			t.Fatalf("Decode returned an invalid image: %dx%d with %d bytes", img.Width, img.Height, len(img.Pix))
 		}
-		out := make([]float32, p.InputLen())
-		if err := p.Into(out, img); err != nil {
-			t.Fatal(err)
-		}
-		for i, v := range out {
-			if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
-				t.Fatalf("value %d is %v", i, v)
+		for _, p := range []*Preprocessor{p, pn} {
+			out := make([]float32, p.InputLen())
+			if err := p.Into(out, img); err != nil {
+				t.Fatal(err)
+			}
+			for i, v := range out {
+				if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+					t.Fatalf("%s: value %d is %v", p.Spec().Resampler, i, v)
+				}
 			}
 		}
 	})

@@ -12,7 +12,7 @@ type Preprocessor struct {
 	limits   Limits
 	plane    [3]int
 	mul, add [3]float32
-	order    int // resampling pass order; tests force one, see resampleJob
+	order    int // resampling pass order; tests force one, see resampleJob and nfntResample
 }
 
 // New returns a Preprocessor for spec, decoding within limits (the zero
@@ -66,10 +66,11 @@ func (p *Preprocessor) Into(dst []float32, img *RGB) error {
 	}
 	s := p.spec
 	rw, rh := s.resizedSize(img.Width, img.Height)
-	job := p.job(img, image.Rect(0, 0, img.Width, img.Height), rw, rh)
 	// Centre crop, rounding the offset down (fastai's crop_pad).
-	job.winX, job.winY = (rw-s.Width)/2, (rh-s.Height)/2
-	job.run(dst)
+	winX, winY := (rw-s.Width)/2, (rh-s.Height)/2
+	if err := p.resample(dst, img, image.Rect(0, 0, img.Width, img.Height), rw, rh, winX, winY); err != nil {
+		return fmt.Errorf("preprocessing: %w", err)
+	}
 	return nil
 }
 
@@ -85,7 +86,9 @@ func (p *Preprocessor) RegionInto(dst []float32, img *RGB, r image.Rectangle) er
 	if r.Empty() || !r.In(image.Rect(0, 0, img.Width, img.Height)) {
 		return fmt.Errorf("preprocessing region: %v is empty or outside the %dx%d image", r, img.Width, img.Height)
 	}
-	p.job(img, r, p.spec.Width, p.spec.Height).run(dst)
+	if err := p.resample(dst, img, r, p.spec.Width, p.spec.Height, 0, 0); err != nil {
+		return fmt.Errorf("preprocessing region: %w", err)
+	}
 	return nil
 }
 
@@ -116,16 +119,27 @@ func (p *Preprocessor) checkDst(dst []float32) {
 	}
 }
 
-func (p *Preprocessor) job(img *RGB, src image.Rectangle, outW, outH int) *resampleJob {
-	return &resampleJob{
+// resample resizes the rectangle src of img to outW×outH with the spec's
+// resampler and writes the Width×Height window at (winX, winY) of the
+// result, normalised, into dst.
+func (p *Preprocessor) resample(dst []float32, img *RGB, src image.Rectangle, outW, outH, winX, winY int) error {
+	if p.spec.Resampler == ResamplerNfnt {
+		return p.nfntResample(dst, img, src, outW, outH, winX, winY)
+	}
+	j := &resampleJob{
 		img:   img,
 		srcX0: src.Min.X, srcY0: src.Min.Y, srcX1: src.Max.X, srcY1: src.Max.Y,
 		outW: outW, outH: outH,
-		winW: p.spec.Width, winH: p.spec.Height,
+		winX: winX, winY: winY,
 		kernel: kernelFor(p.spec.Interpolation),
-		plane:  p.plane,
-		mul:    p.mul,
-		add:    p.add,
+		output: p.output(),
 		order:  p.order,
 	}
+	j.run(dst)
+	return nil
+}
+
+// output returns how p writes a resized window into its destination.
+func (p *Preprocessor) output() output {
+	return output{winW: p.spec.Width, winH: p.spec.Height, plane: p.plane, mul: p.mul, add: p.add}
 }

@@ -31,11 +31,21 @@ func run(t testing.TB, p *Preprocessor, m *RGB) []float32 {
 	return out
 }
 
+// resamplers lists every Resampler, for tests that run on each.
+var resamplers = []Resampler{ResamplerPillow, ResamplerNfnt}
+
 // TestNormalisation checks (v/255 − mean)/std per channel against the raw
-// resized values, and that BGR reverses the planes.
+// resized values, and that BGR reverses the planes, with each resampler.
 func TestNormalisation(t *testing.T) {
+	for _, r := range resamplers {
+		t.Run(string(r), func(t *testing.T) { testNormalisation(t, r) })
+	}
+}
+
+func testNormalisation(t *testing.T, r Resampler) {
 	img := decodeTestdata(t, "dog.jpg", DecodeOptions{})
 	s := Default(64)
+	s.Resampler = r
 	s.Mean = [3]float32{0.1, 0.5, 0.9}
 	s.Std = [3]float32{0.2, 0.3, 0.05}
 	norm := run(t, mustNew(t, s), img)
@@ -68,9 +78,9 @@ func constant(w, h int, c [3]uint8) *RGB {
 }
 
 // TestConstantImage resizes single-colour images of random sizes, from 1×1
-// to strongly up- and downsampled, with every filter, geometry and pass
-// order: the taps of every output must sum to one, so every output value
-// is the normalised colour.
+// to strongly up- and downsampled, with every filter, geometry, pass order
+// and resampler: the taps of every output must sum to one, so every output
+// value is the normalised colour.
 func TestConstantImage(t *testing.T) {
 	seed := uint64(time.Now().UnixNano())
 	t.Logf("seed %d", seed)
@@ -84,22 +94,25 @@ func TestConstantImage(t *testing.T) {
 		img := constant(sz[0], sz[1], colour)
 		for _, s := range []Spec{Default(24), Torchvision(24, 30), func() Spec { s := Default(20); s.Interpolation = Bicubic; return s }()} {
 			for _, order := range []int{orderAuto, orderHorizontalFirst, orderVerticalFirst} {
-				p := mustNew(t, s)
-				p.order = order
-				out := run(t, p, img)
-				if sz[0] > 1 && sz[1] > 1 {
-					r := image.Rect(sz[0]/3, sz[1]/3, sz[0], sz[1])
-					if err := p.RegionInto(out[:], img, r); err != nil {
-						t.Fatal(err)
+				for _, rs := range resamplers {
+					s.Resampler = rs
+					p := mustNew(t, s)
+					p.order = order
+					out := run(t, p, img)
+					if sz[0] > 1 && sz[1] > 1 {
+						r := image.Rect(sz[0]/3, sz[1]/3, sz[0], sz[1])
+						if err := p.RegionInto(out[:], img, r); err != nil {
+							t.Fatal(err)
+						}
 					}
-				}
-				n := s.Width * s.Height
-				for c := range 3 {
-					want := (float64(colour[c])/255 - float64(s.Mean[c])) / float64(s.Std[c])
-					for i, v := range out[c*n : (c+1)*n] {
-						if math.Abs(float64(v)-want) > 1e-4 {
-							t.Fatalf("%dx%d %s %s order %d: channel %d value %d is %v, want %v",
-								sz[0], sz[1], s.ResizeMode, s.Interpolation, order, c, i, v, want)
+					n := s.Width * s.Height
+					for c := range 3 {
+						want := (float64(colour[c])/255 - float64(s.Mean[c])) / float64(s.Std[c])
+						for i, v := range out[c*n : (c+1)*n] {
+							if math.Abs(float64(v)-want) > 1e-4 {
+								t.Fatalf("%dx%d %s %s %s order %d: channel %d value %d is %v, want %v",
+									sz[0], sz[1], s.Resampler, s.ResizeMode, s.Interpolation, order, c, i, v, want)
+							}
 						}
 					}
 				}
@@ -121,33 +134,55 @@ func transpose(m *RGB) *RGB {
 
 // TestTranspose checks that both geometries treat the axes alike: the
 // output of the transposed photo is the transposed output (which also
-// exercises portrait inputs of the shorter-side arithmetic).
+// exercises portrait inputs of the shorter-side arithmetic). The nfnt
+// resampler rounds to 8 bits between its passes, so its outputs are exact
+// transposes only when the passes swap too: it filters the photo rows first
+// and the transposed photo columns first, which also checks that its
+// transposed path reads the window back correctly.
 func TestTranspose(t *testing.T) {
 	img := decodeTestdata(t, "jpeg-420-odd.jpg", DecodeOptions{}) // 201x151
 	for _, s := range []Spec{raw(Default(96)), raw(Torchvision(96, 112))} {
 		p := mustNew(t, s)
-		a, b := run(t, p, img), run(t, p, transpose(img))
-		n := s.Width
-		for c := range 3 {
-			for y := range n {
-				for x := range n {
-					va, vb := a[c*n*n+y*n+x], b[c*n*n+x*n+y]
-					if math.Abs(float64(va-vb)) > 1e-3 {
-						t.Fatalf("%s: channel %d (%d,%d): %v vs transposed %v", s.ResizeMode, c, x, y, va, vb)
-					}
+		checkTransposed(t, s, run(t, p, img), run(t, p, transpose(img)))
+		s.Resampler = ResamplerNfnt
+		pn, pnT := mustNew(t, s), mustNew(t, s)
+		pn.order, pnT.order = orderHorizontalFirst, orderVerticalFirst
+		checkTransposed(t, s, run(t, pn, img), run(t, pnT, transpose(img)))
+	}
+}
+
+// checkTransposed checks that the [3][n][n] outputs a and b are transposes
+// of each other.
+func checkTransposed(t *testing.T, s Spec, a, b []float32) {
+	t.Helper()
+	n := s.Width
+	for c := range 3 {
+		for y := range n {
+			for x := range n {
+				va, vb := a[c*n*n+y*n+x], b[c*n*n+x*n+y]
+				if math.Abs(float64(va-vb)) > 1e-3 {
+					t.Fatalf("%s %s: channel %d (%d,%d): %v vs transposed %v", s.Resampler, s.ResizeMode, c, x, y, va, vb)
 				}
 			}
 		}
 	}
 }
 
-// TestExtremeAspect preprocesses a 1-pixel-wide, 300,000-pixel-tall strip.
-// Filtering rows first would keep every source row of the crop
-// (≈ 250,000 × 128 × 3 floats, 380 MB); the pass order switch must keep the
-// allocation near the source size.
+// TestExtremeAspect preprocesses a 1-pixel-wide, 300,000-pixel-tall strip
+// with each resampler. Filtering rows first would keep every source row of
+// the crop (≈ 250,000 × 128 × 3 floats, 380 MB; 180 MB of RGBA for nfnt);
+// the pass order switch must keep the allocation near the source size.
 func TestExtremeAspect(t *testing.T) {
+	for _, r := range resamplers {
+		t.Run(string(r), func(t *testing.T) { testExtremeAspect(t, r) })
+	}
+}
+
+func testExtremeAspect(t *testing.T, r Resampler) {
 	img := constant(1, 300_000, [3]uint8{10, 20, 30})
-	p := mustNew(t, raw(Default(128)))
+	s := raw(Default(128))
+	s.Resampler = r
+	p := mustNew(t, s)
 	out := make([]float32, p.InputLen())
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
@@ -166,9 +201,18 @@ func TestExtremeAspect(t *testing.T) {
 }
 
 // TestInvalidInput checks the errors for bad images and regions, and the
-// panic for a destination of the wrong size (a programmer error).
+// panic for a destination of the wrong size (a programmer error), with each
+// resampler.
 func TestInvalidInput(t *testing.T) {
-	p := mustNew(t, Default(16))
+	for _, r := range resamplers {
+		t.Run(string(r), func(t *testing.T) { testInvalidInput(t, r) })
+	}
+}
+
+func testInvalidInput(t *testing.T, rs Resampler) {
+	s := Default(16)
+	s.Resampler = rs
+	p := mustNew(t, s)
 	out := make([]float32, p.InputLen())
 	for name, m := range map[string]*RGB{
 		"nil":      nil,
@@ -229,9 +273,18 @@ func TestFileBytesAndBatch(t *testing.T) {
 }
 
 // TestConcurrentUse runs one Preprocessor from several goroutines; each
-// must get the sequential result (run with -race to check for sharing).
+// must get the sequential result (run with -race to check for sharing),
+// with each resampler (nfnt's shares a buffer pool).
 func TestConcurrentUse(t *testing.T) {
-	p := mustNew(t, Default(48))
+	for _, r := range resamplers {
+		t.Run(string(r), func(t *testing.T) { testConcurrentUse(t, r) })
+	}
+}
+
+func testConcurrentUse(t *testing.T, r Resampler) {
+	s := Default(48)
+	s.Resampler = r
+	p := mustNew(t, s)
 	names := []string{"dog.jpg", "jpeg-422-odd.jpg", "format.webp", "format-alpha.png"}
 	want := make([][]float32, len(names))
 	imgs := make([]*RGB, len(names))

@@ -117,19 +117,27 @@ const (
 // (winX, winY) of size winW×winH is written, scaled and normalised, into
 // planes of dst laid out as [3][winH][winW].
 type resampleJob struct {
-	img                    *RGB
-	srcX0, srcY0           int
-	srcX1, srcY1           int
-	outW, outH             int
-	winX, winY, winW, winH int
-	kernel                 kernel
+	img          *RGB
+	srcX0, srcY0 int
+	srcX1, srcY1 int
+	outW, outH   int
+	winX, winY   int
+	kernel       kernel
+	output
+	// order picks the pass order (see run); tests force each to check both
+	// against Pillow.
+	order int
+}
+
+// output says how resized pixels are written: a window of winW×winH pixels
+// goes, scaled and normalised, into planes of dst laid out as
+// [3][winH][winW]. Both resamplers write through it.
+type output struct {
+	winW, winH int
 	// plane[c] is the output plane of RGB channel c; value v in 0..255 of
 	// channel c is written as v·mul[c] + add[c].
 	plane    [3]int
 	mul, add [3]float32
-	// order picks the pass order (see run); tests force each to check both
-	// against Pillow.
-	order int
 }
 
 // run resamples in two separable passes, clamping to [0,255] after each as
@@ -215,14 +223,14 @@ func accumulate[T uint8 | float32](acc []float32, in []T, w float32) {
 	}
 }
 
-// emit clamps, normalises and scatters output row i (interleaved RGB) into
-// the planes of dst.
-func (j *resampleJob) emit(dst []float32, i int, row []float32) {
-	planeLen := j.winW * j.winH
-	o := i * j.winW
+// emit clamps, normalises and scatters window row i (interleaved RGB, 3·winW
+// values on the 0..255 scale) into the planes of dst.
+func (o *output) emit(dst []float32, i int, row []float32) {
+	planeLen := o.winW * o.winH
+	off := i * o.winW
 	for c := range 3 {
-		p := dst[j.plane[c]*planeLen+o : j.plane[c]*planeLen+o+j.winW]
-		m, a := j.mul[c], j.add[c]
+		p := dst[o.plane[c]*planeLen+off : o.plane[c]*planeLen+off+o.winW]
+		m, a := o.mul[c], o.add[c]
 		for x := range p {
 			p[x] = clamp255(row[3*x+c])*m + a
 		}

@@ -50,6 +50,9 @@ func TestValidate(t *testing.T) {
 			s.ResizeMode, s.ResizeShorter = ResizeShorterSide, 160
 		}, "resize_width"},
 		{"unknown interpolation", func(s *Spec) { s.Interpolation = "lanczos" }, "interpolation"},
+		{"unknown resampler", func(s *Spec) { s.Resampler = "lanczos" },
+			`unknown resampler "lanczos" (want "pillow", "nfnt" or empty`},
+		{"resampler is case-sensitive", func(s *Spec) { s.Resampler = "NFNT" }, `resampler "NFNT"`},
 		{"unknown channel order", func(s *Spec) { s.ChannelOrder = "rbg" }, "channel_order"},
 		{"zero std", func(s *Spec) { s.Std[1] = 0 }, "std[1]"},
 		{"negative std", func(s *Spec) { s.Std[2] = -0.2 }, "std[2]"},
@@ -67,6 +70,20 @@ func TestValidate(t *testing.T) {
 				t.Errorf("New accepted the spec: %v", err)
 			}
 		})
+	}
+}
+
+// TestValidateResampler checks that every resampler name is accepted, the
+// empty one included, with either filter.
+func TestValidateResampler(t *testing.T) {
+	for _, r := range []Resampler{"", ResamplerPillow, ResamplerNfnt} {
+		for _, i := range []Interpolation{Bilinear, Bicubic} {
+			s := Default(128)
+			s.Resampler, s.Interpolation = r, i
+			if err := s.Validate(); err != nil {
+				t.Errorf("resampler %q, %s: %v", r, i, err)
+			}
+		}
 	}
 }
 
@@ -97,6 +114,27 @@ func TestSpecJSON(t *testing.T) {
 	}
 	if back != Default(128) {
 		t.Errorf("round trip gave %+v", back)
+	}
+
+	// The resampler is stored only when chosen, so specs saved before it
+	// existed read back as the Pillow resampler and still compare equal.
+	for _, r := range []Resampler{ResamplerPillow, ResamplerNfnt} {
+		s := Torchvision(224, 256)
+		s.Resampler = r
+		data, err := json.Marshal(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := `"resampler":"` + string(r) + `"`; !strings.Contains(string(data), want) {
+			t.Errorf("JSON %s lacks %s", data, want)
+		}
+		var back Spec
+		if err := json.Unmarshal(data, &back); err != nil {
+			t.Fatal(err)
+		}
+		if back != s {
+			t.Errorf("round trip of %s gave %+v", data, back)
+		}
 	}
 }
 
