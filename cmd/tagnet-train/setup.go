@@ -177,9 +177,9 @@ func newLearner(cfg *config.Train, ds *data.Dataset, g *models.Graph, w models.W
 func planFor(cfg *config.Train) learn.Plan {
 	t := cfg.Train
 	if t.Schedule == "one_cycle" {
-		return learn.OneCyclePlan(t.Epochs, [3]float64{t.LR, t.LR, t.LR}, t.PctStart, t.Div, t.DivFinal)
+		return learn.OneCyclePlan(t.Epochs, []float64{t.LR, t.LR, t.LR}, t.PctStart, t.Div, t.DivFinal)
 	}
-	return learn.FineTunePlan(t.Epochs, t.LR, t.FreezeEpochs, 0.3, 5)
+	return learn.FineTunePlan(t.Epochs, t.LR, t.FreezeEpochs)
 }
 
 func mustJSON(v any) json.RawMessage {

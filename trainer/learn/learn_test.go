@@ -15,48 +15,42 @@ import (
 
 func near(a, b float64) bool { return math.Abs(a-b) <= 1e-12*math.Max(1, math.Abs(b)) }
 
-// fastai's fine_tune(3, base_lr=3e-3, freeze_epochs=4), worked by hand.
+// fastai's fine_tune(3, base_lr=3e-3, freeze_epochs=4), worked by hand:
+// frozen, slice(3e-3) = [3e-4, 3e-4, 3e-3] from lr/25 with pct_start 0.99;
+// then base_lr 1.5e-3, slice(1.5e-5, 1.5e-3) = [1.5e-5, 1.5e-4, 1.5e-3]
+// from lr/5, peaking at 30% of the steps.
 func TestFineTunePlanMatchesFastai(t *testing.T) {
-	p := FineTunePlan(3, 3e-3, 4, 0.3, 5)
-	if len(p) != 2 || p.Epochs() != 7 {
+	p := FineTunePlan(3, 3e-3, 4)
+	if len(p) != 2 || p.Epochs() != 7 || !p[0].Frozen || p[1].Frozen || p[0].Epochs != 4 || p[1].Epochs != 3 {
 		t.Fatalf("plan %+v", p)
 	}
-	fz, uf := p[0], p[1]
-	if !fz.Frozen || fz.Epochs != 4 || fz.PctStart != 0.99 || fz.Div != 25 || fz.DivFinal != 1e5 {
-		t.Errorf("frozen phase %+v", fz)
+	fz, uf := p[0].Cycle, p[1].Cycle
+	fz.Steps, uf.Steps = 100, 100
+	for _, tc := range []struct {
+		name string
+		got  []float64
+		want []float64
+	}{
+		{"frozen start", fz.At(0).LRs, []float64{3e-4 / 25, 3e-4 / 25, 3e-3 / 25}},
+		{"frozen peak", fz.At(99).LRs, []float64{3e-4, 3e-4, 3e-3}},
+		{"unfrozen start", uf.At(0).LRs, []float64{1.5e-5 / 5, 1.5e-4 / 5, 1.5e-3 / 5}},
+		{"unfrozen peak", uf.At(30).LRs, []float64{1.5e-5, 1.5e-4, 1.5e-3}},
+	} {
+		for g := range tc.want {
+			if !near(tc.got[g], tc.want[g]) {
+				t.Errorf("%s: group %d lr %v, want %v", tc.name, g, tc.got[g], tc.want[g])
+			}
+		}
 	}
-	if !near(fz.LRMax[0], 3e-4) || !near(fz.LRMax[1], 3e-4) || !near(fz.LRMax[2], 3e-3) {
-		t.Errorf("slice(3e-3) = %v, want [3e-4 3e-4 3e-3]", fz.LRMax)
-	}
-	// base_lr halves to 1.5e-3; slice(1.5e-5, 1.5e-3) is geometric.
-	if uf.Frozen || uf.Epochs != 3 || uf.PctStart != 0.3 || uf.Div != 5 ||
-		!near(uf.LRMax[0], 1.5e-5) || !near(uf.LRMax[1], 1.5e-4) || !near(uf.LRMax[2], 1.5e-3) {
-		t.Errorf("unfrozen phase %+v", uf)
+	if m := uf.At(30).Mom; !near(m, 0.85) {
+		t.Errorf("β1 at the peak %v, want 0.85", m)
 	}
 	if ph, e := p.At(5); ph != 1 || e != 1 {
 		t.Errorf("epoch 5 is phase %d epoch %d, want 1, 1", ph, e)
 	}
-}
-
-func TestOneCycleValues(t *testing.T) {
-	ph := OneCyclePlan(1, [3]float64{1e-3, 1e-3, 1e-2}, 0.25, 25, 1e5)[0]
-	for _, tc := range []struct {
-		pos        float64
-		lrHead, b1 float64
-	}{
-		{0, 1e-2 / 25, 0.95},                 // start: lr_max/div, β1 0.95
-		{0.125, (1e-2/25 + 1e-2) / 2, 0.90},  // halfway up: cos midpoint
-		{0.25, 1e-2, 0.85},                   // peak
-		{0.625, (1e-2 + 1e-2/1e5) / 2, 0.90}, // halfway down
-		{1, 1e-2 / 1e5, 0.95},                // the end
-	} {
-		lrs, b1 := ph.At(tc.pos)
-		if !near(lrs[2], tc.lrHead) || !near(b1, tc.b1) || !near(lrs[0], lrs[2]/10) {
-			t.Errorf("pos %v: lrs %v β1 %v, want head %v β1 %v", tc.pos, lrs, b1, tc.lrHead, tc.b1)
-		}
-	}
-	if err := (Plan{{Epochs: 1, LRMax: [3]float64{1, 1, 1}, PctStart: 1, Div: 1, DivFinal: 1}}).Validate(); err == nil {
-		t.Error("pct_start 1 accepted")
+	bad := OneCyclePlan(1, []float64{1e-3, 1e-3, 1e-3}, 1.5, 25, 1e5)
+	if err := bad.Validate(); err == nil {
+		t.Error("pct_start 1.5 accepted")
 	}
 }
 
@@ -110,7 +104,7 @@ func tinyLearner(t *testing.T, ds *data.Dataset, aug *data.Augmenter, dir string
 // augmentation, dropout, optimiser state and schedule position all resume.
 func TestResumeIsExact(t *testing.T) {
 	ds, aug := tinySet(t)
-	plan := FineTunePlan(2, 3e-3, 1, 0.3, 5)
+	plan := FineTunePlan(2, 3e-3, 1)
 
 	full := tinyLearner(t, ds, aug, filepath.Join(t.TempDir(), "full"), Hooks{})
 	if err := full.Fit(context.Background(), plan, false); err != nil {
@@ -143,7 +137,7 @@ func TestResumeIsExact(t *testing.T) {
 	}
 	// A different plan must not resume from this checkpoint.
 	other := tinyLearner(t, ds, aug, dir, Hooks{})
-	if err := other.Fit(context.Background(), FineTunePlan(3, 3e-3, 1, 0.3, 5), true); err == nil {
+	if err := other.Fit(context.Background(), FineTunePlan(3, 3e-3, 1), true); err == nil {
 		t.Error("resumed a checkpoint into a different plan")
 	}
 }
@@ -151,7 +145,7 @@ func TestResumeIsExact(t *testing.T) {
 func TestDivergenceStopsWithClearError(t *testing.T) {
 	ds, aug := tinySet(t)
 	l := tinyLearner(t, ds, aug, "", Hooks{})
-	err := l.Fit(context.Background(), OneCyclePlan(2, [3]float64{1e9, 1e9, 1e9}, 0.25, 1, 1), false)
+	err := l.Fit(context.Background(), OneCyclePlan(2, []float64{1e9, 1e9, 1e9}, 0.25, 1, 1), false)
 	if !errors.Is(err, ErrDiverged) {
 		t.Fatalf("got %v, want ErrDiverged", err)
 	}

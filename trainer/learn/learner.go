@@ -23,6 +23,7 @@ import (
 	"github.com/tagnet/tagnet/trainer/data"
 	"github.com/tagnet/tagnet/trainer/metrics"
 	"github.com/tagnet/tagnet/trainer/nn"
+	"github.com/tagnet/tagnet/trainer/optim"
 )
 
 // ErrInterrupted is returned by Fit when its context is cancelled (SIGINT,
@@ -123,7 +124,7 @@ type Learner struct {
 	cfg          Config
 	log          *zap.Logger
 	net          *nn.Net
-	opt          optimizerT
+	opt          optim.Optimizer
 	labels       []string
 	train, valid *data.Loader
 	grad         []float32
@@ -155,7 +156,7 @@ func New(g *models.Graph, w models.Weights, ds *data.Dataset, aug *data.Augmente
 		return nil, fmt.Errorf("building network: %w", err)
 	}
 	l := &Learner{cfg: cfg, log: log, net: net, labels: ds.Labels, grad: make([]float32, cfg.BatchSize*g.Spec.NumClasses)}
-	l.opt = newAdam(net.Params(), adamConfig{WD: cfg.WD})
+	l.opt = optim.NewAdam(net.Params(), optim.AdamConfig{WD: cfg.WD})
 	lopt := data.LoaderOptions{BatchSize: cfg.BatchSize, Seed: cfg.Seed, Workers: cfg.Workers, Prefetch: cfg.Prefetch, Logger: log}
 	lopt.Train = true
 	if l.train, err = data.NewLoader(ds.Train, aug, lopt); err != nil {
@@ -240,6 +241,8 @@ func (l *Learner) Fit(ctx context.Context, plan Plan, resume bool) error {
 			l.opt.Reset()
 		}
 		l.net.Reseed(l.epochSeed(e))
+		cycle := ph.Cycle
+		cycle.Steps = ph.Epochs * steps
 		t0 := time.Now()
 		var lossSum float64
 		nSteps, images, skipped := 0, 0, 0
@@ -254,9 +257,8 @@ func (l *Learner) Fit(ctx context.Context, plan Plan, resume bool) error {
 			if b.N == 0 {
 				continue
 			}
-			step := ei*steps + nSteps
-			lrs, beta1 := ph.At(float64(step) / float64(ph.Epochs*steps))
-			loss, err := l.step(b, lrs, beta1)
+			hyp := cycle.At(ei*steps + nSteps)
+			loss, err := l.step(b, hyp)
 			if err != nil {
 				return fmt.Errorf("epoch %d step %d: %w", e, nSteps, err)
 			}
@@ -264,7 +266,7 @@ func (l *Learner) Fit(ctx context.Context, plan Plan, resume bool) error {
 			nSteps++
 			images += b.N
 			if h := l.cfg.Hooks.OnBatch; h != nil {
-				h(BatchInfo{Epoch: e, Epochs: total, Batch: nSteps, Batches: steps, Loss: loss, LR: lrs[2], Images: images, Elapsed: time.Since(t0)})
+				h(BatchInfo{Epoch: e, Epochs: total, Batch: nSteps, Batches: steps, Loss: loss, LR: hyp.LRs[len(hyp.LRs)-1], Images: images, Elapsed: time.Since(t0)})
 			}
 		}
 		if ctx.Err() != nil {
@@ -303,7 +305,7 @@ func (l *Learner) Fit(ctx context.Context, plan Plan, resume bool) error {
 }
 
 // step runs one training step and returns its loss.
-func (l *Learner) step(b *data.Batch, lrs [3]float64, beta1 float64) (float64, error) {
+func (l *Learner) step(b *data.Batch, h optim.Hypers) (float64, error) {
 	logits, err := l.net.Forward(b.Images[:b.N*l.net.InputLen()], b.N, true)
 	if err != nil {
 		return 0, err
@@ -317,7 +319,9 @@ func (l *Learner) step(b *data.Batch, lrs [3]float64, beta1 float64) (float64, e
 	if err := l.net.Backward(grad); err != nil {
 		return 0, err
 	}
-	l.opt.Step(lrs, beta1)
+	if err := l.opt.Step(h); err != nil {
+		return 0, err
+	}
 	return loss, nil
 }
 

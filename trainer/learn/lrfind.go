@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"math"
+
+	"github.com/tagnet/tagnet/trainer/optim"
 )
 
 // LRFindOptions tunes LRFind; zero values mean fastai's defaults.
@@ -66,7 +68,7 @@ func (l *Learner) LRFind(ctx context.Context, opt LRFindOptions) (*LRFindResult,
 				continue
 			}
 			lr := opt.Start * math.Pow(opt.End/opt.Start, float64(it)/float64(opt.NumIt))
-			loss, err := l.step(b, [3]float64{lr, lr, lr}, 0.9)
+			loss, err := l.step(b, optim.Hypers{LRs: []float64{lr, lr, lr}, Mom: 0.9})
 			if err != nil && !math.IsNaN(loss) && !math.IsInf(loss, 0) {
 				return nil, fmt.Errorf("lr_find: %w", err)
 			}

@@ -1,0 +1,22 @@
+//go:build !cgo
+
+package blas
+
+// Native reports whether Sgemm calls OpenBLAS (true) or falls back to the
+// pure-Go reference (built without cgo).
+const Native = false
+
+// Sgemm is [RefSgemm] in builds without cgo: correct, but two orders of
+// magnitude slower than OpenBLAS.
+func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	RefSgemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+}
+
+// SetThreads does nothing without OpenBLAS.
+func SetThreads(int) {}
+
+// Threads returns 1 without OpenBLAS.
+func Threads() int { return 1 }
+
+// Config says that OpenBLAS is not linked.
+func Config() string { return "pure Go reference (built without cgo)" }

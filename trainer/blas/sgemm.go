@@ -1,0 +1,79 @@
+package blas
+
+import "fmt"
+
+// Gemm is the contract shared by [Sgemm] and [RefSgemm]:
+//
+//	C = alpha·op(A)·op(B) + beta·C
+//
+// where op(A) is m×k (A is m×k, or k×m when transA), op(B) is k×n (B is k×n,
+// or n×k when transB) and C is m×n, all row-major with leading dimensions
+// lda, ldb, ldc. When beta is 0, C is overwritten (NaNs in C do not
+// propagate), as the reference BLAS specifies.
+type Gemm func(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int)
+
+var (
+	_ Gemm = Sgemm
+	_ Gemm = RefSgemm
+)
+
+// checkGemm panics when the arguments of a Gemm call are inconsistent.
+func checkGemm(transA, transB bool, m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int) {
+	if m < 0 || n < 0 || k < 0 {
+		panic(fmt.Sprintf("blas: negative dimension m=%d n=%d k=%d", m, n, k))
+	}
+	ar, ac := m, k
+	if transA {
+		ar, ac = k, m
+	}
+	br, bc := k, n
+	if transB {
+		br, bc = n, k
+	}
+	checkMat("a", a, ar, ac, lda)
+	checkMat("b", b, br, bc, ldb)
+	checkMat("c", c, m, n, ldc)
+}
+
+func checkMat(name string, s []float32, rows, cols, ld int) {
+	if ld < max(1, cols) {
+		panic(fmt.Sprintf("blas: ld%s=%d < columns %d", name, ld, cols))
+	}
+	if rows == 0 || cols == 0 {
+		return
+	}
+	if need := (rows-1)*ld + cols; len(s) < need {
+		panic(fmt.Sprintf("blas: %s has %d elements, need %d for %d×%d with ld %d", name, len(s), need, rows, cols, ld))
+	}
+}
+
+// RefSgemm is the pure-Go reference implementation of [Gemm]: a plain triple
+// loop with float64 accumulation. It is slow and exists to check [Sgemm].
+func RefSgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	checkGemm(transA, transB, m, n, k, a, lda, b, ldb, c, ldc)
+	at := func(i, p int) float64 {
+		if transA {
+			return float64(a[p*lda+i])
+		}
+		return float64(a[i*lda+p])
+	}
+	bt := func(p, j int) float64 {
+		if transB {
+			return float64(b[j*ldb+p])
+		}
+		return float64(b[p*ldb+j])
+	}
+	for i := 0; i < m; i++ {
+		for j := 0; j < n; j++ {
+			var s float64
+			for p := 0; p < k; p++ {
+				s += at(i, p) * bt(p, j)
+			}
+			v := float64(alpha) * s
+			if beta != 0 {
+				v += float64(beta) * float64(c[i*ldc+j])
+			}
+			c[i*ldc+j] = float32(v)
+		}
+	}
+}

@@ -1,0 +1,174 @@
+package nn_test
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/tagnet/tagnet/models"
+	"github.com/tagnet/tagnet/trainer/blas"
+	"github.com/tagnet/tagnet/trainer/nn"
+	"github.com/tagnet/tagnet/trainer/optim"
+)
+
+// sgemmGFLOPS measures, in the engine's threading scheme (one
+// single-threaded OpenBLAS call per worker at once), the GFLOP/s of a
+// conv-shaped product: layer2's 3×3 convolution of ResNet-18 at 128 px
+// over a chunk of 4 images (M=128, K=1152, N=1024).
+func sgemmGFLOPS(threads int, d time.Duration) float64 {
+	const m, k, n = 128, 1152, 1024
+	rng := rand.New(rand.NewPCG(1, 1))
+	a, b := make([]float32, m*k), make([]float32, k*n)
+	for i := range a {
+		a[i] = float32(rng.NormFloat64())
+	}
+	for i := range b {
+		b[i] = float32(rng.NormFloat64())
+	}
+	blas.SetThreads(1)
+	var wg sync.WaitGroup
+	calls := make([]int, threads)
+	start := time.Now()
+	for w := range threads {
+		wg.Go(func() {
+			c := make([]float32, m*n)
+			for time.Since(start) < d {
+				blas.Sgemm(false, false, m, n, k, 1, a, k, b, n, 0, c, n)
+				calls[w]++
+			}
+		})
+	}
+	wg.Wait()
+	total := 0
+	for _, c := range calls {
+		total += c
+	}
+	return 2 * m * n * k * float64(total) / time.Since(start).Seconds() / 1e9
+}
+
+// minorFaults returns the process's minor page faults so far.
+func minorFaults() int64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return ru.Minflt
+}
+
+// peakRSS returns the process's peak resident memory (VmHWM) in MiB, or 0.
+func peakRSS() float64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmHWM:" {
+			kb, _ := strconv.ParseFloat(f[1], 64)
+			return kb / 1024
+		}
+	}
+	return 0
+}
+
+// benchTrainStep measures full training steps (forward, BCE, backward,
+// Adam with a one-cycle schedule) at 128 px on random data.
+func benchTrainStep(b *testing.B, arch string, batch, threads int) {
+	spec := models.Spec{Arch: arch, NumClasses: 20, InputSize: 128, Head: models.HeadFastai}
+	g, err := models.Build(spec)
+	if err != nil {
+		b.Fatal(err)
+	}
+	net, err := nn.New(g, models.Init(g, models.InitOptions{Seed: 1}), nn.Config{MaxBatch: batch, Threads: threads, Seed: 1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer net.Close()
+	rng := rand.New(rand.NewPCG(2, 2))
+	x := make([]float32, batch*net.InputLen())
+	for i := range x {
+		x[i] = float32(rng.NormFloat64())
+	}
+	y := make([]float32, batch*net.NumClasses())
+	for i := range y {
+		y[i] = float32(rng.IntN(2))
+	}
+	dl := make([]float32, len(y))
+	opt := optim.NewAdam(net.Params(), optim.DefaultAdam())
+	sched := optim.NewOneCycle(optim.Slice(1e-3, nn.NumGroups), 1000)
+	step := func(i int) {
+		logits, err := net.Forward(x, batch, true)
+		if err != nil {
+			b.Fatal(err)
+		}
+		nn.BCEWithLogits(logits, y, dl)
+		if err := net.Backward(dl); err != nil {
+			b.Fatal(err)
+		}
+		if err := opt.Step(sched.At(i % 1000)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	step(0) // warm up: first-touch page faults, OpenBLAS buffers
+	gemm := sgemmGFLOPS(net.Threads(), 300*time.Millisecond)
+	b.ReportAllocs()
+	f0 := minorFaults()
+	i := 0
+	for b.Loop() {
+		step(i)
+		i++
+	}
+	b.ReportMetric(float64(minorFaults()-f0)/float64(b.N), "page-faults/op")
+	sec := b.Elapsed().Seconds() / float64(b.N)
+	gflops := net.FLOPs(batch, true) / sec / 1e9
+	b.ReportMetric(float64(batch)/sec, "images/s")
+	b.ReportMetric(gflops, "GFLOP/s")
+	b.ReportMetric(gemm, "sgemm-GFLOP/s")
+	b.ReportMetric(gflops/gemm, "of-sgemm")
+	b.ReportMetric(peakRSS(), "peak-RSS-MiB")
+}
+
+// BenchmarkTrainStep measures ResNet-18 training steps at 128 px, batch 32
+// and 64, on all cores: images/s, achieved GFLOP/s of the step's matrix
+// products, the sgemm GFLOP/s of a conv-shaped product measured in the
+// same run, their ratio, bytes allocated per step and peak resident
+// memory (process-wide: run one sub-benchmark at a time to read it).
+//
+//	go test ./trainer/nn -run '^$' -bench 'TrainStep$' -benchtime 4x -count 3 -timeout 30m
+func BenchmarkTrainStep(b *testing.B) {
+	for _, batch := range []int{32, 64} {
+		b.Run(fmt.Sprintf("resnet18/128px/batch%d", batch), func(b *testing.B) {
+			benchTrainStep(b, "resnet18", batch, 0)
+		})
+	}
+}
+
+// BenchmarkTrainStepResNet50 measures ResNet-50 training steps at 128 px,
+// batch 32.
+//
+//	go test ./trainer/nn -run '^$' -bench 'TrainStepResNet50' -benchtime 3x -count 3 -timeout 30m
+func BenchmarkTrainStepResNet50(b *testing.B) {
+	benchTrainStep(b, "resnet50", 32, 0)
+}
+
+// BenchmarkTrainStepScaling measures ResNet-18 (128 px, batch 32) on 1
+// thread and on every core, for the scaling factor.
+//
+//	go test ./trainer/nn -run '^$' -bench 'TrainStepScaling' -benchtime 3x -count 3 -timeout 30m
+func BenchmarkTrainStepScaling(b *testing.B) {
+	threads := []int{1}
+	if n := runtime.GOMAXPROCS(0); n > 1 {
+		threads = append(threads, n)
+	}
+	for _, t := range threads {
+		b.Run(fmt.Sprintf("threads%d", t), func(b *testing.B) {
+			benchTrainStep(b, "resnet18", 32, t)
+		})
+	}
+}

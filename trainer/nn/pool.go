@@ -1,0 +1,195 @@
+package nn
+
+import (
+	"math"
+
+	"github.com/tagnet/tagnet/models"
+)
+
+// maxPool is 2-D max pooling with padding that never wins (PyTorch pads
+// with −∞). It keeps the index of each window's maximum for the backward
+// pass.
+type maxPool struct {
+	net          *Net
+	x, y         *value
+	g            geom
+	arg          []int32 // per output: index of the max within its input plane
+	dxAdd        bool
+	cnt          counter
+	fwdFn, bwdFn func(int)
+}
+
+func (n *Net) newMaxPool(l models.Layer, x, y *value) *maxPool {
+	p := &maxPool{net: n, x: x, y: y,
+		g:   geom{cin: x.c, h: x.h, w: x.w, k: l.Kernel, s: l.Stride, p: l.Pad, ho: y.h, wo: y.w},
+		arg: make([]int32, len(y.data))}
+	p.fwdFn, p.bwdFn = p.forwardWorker, p.backwardWorker
+	return p
+}
+
+func (p *maxPool) forward(bool) {
+	p.cnt.reset()
+	p.net.pool.run(p.fwdFn)
+}
+
+func (p *maxPool) backward() {
+	p.dxAdd = p.x.claimGrad()
+	p.cnt.reset()
+	p.net.pool.run(p.bwdFn)
+}
+
+// forwardWorker pools whole (channel, image) planes taken dynamically.
+func (p *maxPool) forwardWorker(int) {
+	g := &p.g
+	planes := p.x.c * p.net.n
+	in, out := g.h*g.w, g.ho*g.wo
+	for {
+		lo, hi, ok := p.cnt.take(16, planes)
+		if !ok {
+			return
+		}
+		for pl := lo; pl < hi; pl++ {
+			xs := p.x.data[pl*in : (pl+1)*in]
+			ys := p.y.data[pl*out : (pl+1)*out]
+			arg := p.arg[pl*out : (pl+1)*out]
+			for oh := 0; oh < g.ho; oh++ {
+				h0, h1 := max(0, oh*g.s-g.p), min(g.h, oh*g.s-g.p+g.k)
+				for ow := 0; ow < g.wo; ow++ {
+					w0, w1 := max(0, ow*g.s-g.p), min(g.w, ow*g.s-g.p+g.k)
+					best, bi := float32(math.Inf(-1)), h0*g.w+w0
+					for ih := h0; ih < h1; ih++ {
+						row := xs[ih*g.w : ih*g.w+w1]
+						for iw := w0; iw < w1; iw++ {
+							if v := row[iw]; v > best {
+								best, bi = v, ih*g.w+iw
+							}
+						}
+					}
+					ys[oh*g.wo+ow] = best
+					arg[oh*g.wo+ow] = int32(bi)
+				}
+			}
+		}
+	}
+}
+
+func (p *maxPool) backwardWorker(int) {
+	g := &p.g
+	planes := p.x.c * p.net.n
+	in, out := g.h*g.w, g.ho*g.wo
+	for {
+		lo, hi, ok := p.cnt.take(16, planes)
+		if !ok {
+			return
+		}
+		for pl := lo; pl < hi; pl++ {
+			dx := p.x.grad[pl*in : (pl+1)*in]
+			if !p.dxAdd {
+				clear(dx)
+			}
+			dy := p.y.grad[pl*out : (pl+1)*out]
+			for i, a := range p.arg[pl*out : (pl+1)*out] {
+				dx[a] += dy[i]
+			}
+		}
+	}
+}
+
+// globalPool reduces each [C,N,H,W] plane to one value: the average
+// (GlobalAveragePool, [N,C]) or fastai's concat pool ([N,2C]: the max of
+// every channel, then the average).
+type globalPool struct {
+	net          *Net
+	x, y         *value
+	concat       bool
+	arg          []int32 // concat: per (image, channel), index of the max
+	dxAdd        bool
+	cnt          counter
+	fwdFn, bwdFn func(int)
+}
+
+func (n *Net) newGlobalPool(concat bool, x, y *value) *globalPool {
+	p := &globalPool{net: n, x: x, y: y, concat: concat}
+	if concat {
+		p.arg = make([]int32, n.cfg.MaxBatch*x.c)
+	}
+	p.fwdFn, p.bwdFn = p.forwardWorker, p.backwardWorker
+	return p
+}
+
+func (p *globalPool) forward(bool) {
+	p.cnt.reset()
+	p.net.pool.run(p.fwdFn)
+}
+
+func (p *globalPool) backward() {
+	p.dxAdd = p.x.claimGrad()
+	p.cnt.reset()
+	p.net.pool.run(p.bwdFn)
+}
+
+func (p *globalPool) forwardWorker(int) {
+	n, c, hw := p.net.n, p.x.c, p.x.hw()
+	outC := p.y.c
+	for {
+		lo, hi, ok := p.cnt.take(8, c)
+		if !ok {
+			return
+		}
+		for ch := lo; ch < hi; ch++ {
+			for i := 0; i < n; i++ {
+				plane := p.x.data[(ch*n+i)*hw : (ch*n+i+1)*hw]
+				var s float64
+				best, bi := plane[0], 0
+				for j, v := range plane {
+					s += float64(v)
+					if v > best {
+						best, bi = v, j
+					}
+				}
+				avg := float32(s / float64(hw))
+				if p.concat {
+					p.y.data[i*outC+ch] = best
+					p.y.data[i*outC+c+ch] = avg
+					p.arg[i*c+ch] = int32(bi)
+				} else {
+					p.y.data[i*outC+ch] = avg
+				}
+			}
+		}
+	}
+}
+
+func (p *globalPool) backwardWorker(int) {
+	n, c, hw := p.net.n, p.x.c, p.x.hw()
+	outC := p.y.c
+	for {
+		lo, hi, ok := p.cnt.take(8, c)
+		if !ok {
+			return
+		}
+		for ch := lo; ch < hi; ch++ {
+			for i := 0; i < n; i++ {
+				plane := p.x.grad[(ch*n+i)*hw : (ch*n+i+1)*hw]
+				var avg float32
+				if p.concat {
+					avg = p.y.grad[i*outC+c+ch] / float32(hw)
+				} else {
+					avg = p.y.grad[i*outC+ch] / float32(hw)
+				}
+				if p.dxAdd {
+					for j := range plane {
+						plane[j] += avg
+					}
+				} else {
+					for j := range plane {
+						plane[j] = avg
+					}
+				}
+				if p.concat {
+					plane[p.arg[i*c+ch]] += p.y.grad[i*outC+ch]
+				}
+			}
+		}
+	}
+}
