@@ -143,11 +143,12 @@ func (a *app) evaluate(ctx context.Context, cfg *config.Train, modelPath string)
 		return nil, err
 	}
 	defer loader.Close()
+	// The environment lives as long as the process (ONNX Runtime allows
+	// one per process, and a closed one cannot be reopened).
 	rt, err := ort.Init(ort.InitOptions{Library: cfg.Runtime.Library, Logger: log})
 	if err != nil {
 		return nil, err
 	}
-	defer rt.Close()
 	sess, err := ort.NewSession(rt, modelPath, ort.SessionOptions{IntraOpThreads: cfg.Train.Threads, Logger: log})
 	if err != nil {
 		return nil, err

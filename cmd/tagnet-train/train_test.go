@@ -13,6 +13,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spf13/pflag"
+	"go.uber.org/zap"
+
+	"github.com/tagnet/tagnet/config"
 	"github.com/tagnet/tagnet/models"
 )
 
@@ -131,4 +135,68 @@ func TestTrainBadDataMessages(t *testing.T) {
 	if code := run(context.Background(), args); code == 0 {
 		t.Fatal("training on bad data with on_bad_item=fail succeeded")
 	}
+}
+
+// After training, `eval` reproduces the trainer's validation metrics
+// through ONNX Runtime (logits within 1e-4 of the engine's), `sweep`
+// rewrites the stored sweep, and `lr-find` plots and suggests.
+func TestEvalSweepLRFind(t *testing.T) {
+	dataDir := writeTinyData(t)
+	out := filepath.Join(t.TempDir(), "out")
+	args := append(trainArgs(dataDir, out), "--epochs", "1", "--train.freeze-epochs", "0")
+	if code := run(context.Background(), args); code != 0 {
+		t.Fatalf("train: exit %d", code)
+	}
+	model := filepath.Join(out, "model.onnx")
+	trained, err := models.Load(model)
+	if err != nil {
+		t.Fatal(err)
+	}
+	common := []string{"--data", dataDir, "--output", out, "--batch-size", "16", "--train.threads", "2", "--log-format", "json"}
+	res, err := (&app{log: zap.NewNop()}).evaluate(context.Background(), mustTrainConfig(t, common), model)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.MaxAbsDiff > 1e-4 {
+		t.Errorf("ONNX Runtime vs engine: max |Δlogit| %.3g", res.MaxAbsDiff)
+	}
+	for k, v := range trained.Metadata.Training.Metrics {
+		if d := res.ORT[k] - v; d > 1e-4 || d < -1e-4 {
+			t.Errorf("%s through ONNX Runtime %.6f, trainer reported %.6f", k, res.ORT[k], v)
+		}
+	}
+	if code := run(context.Background(), append([]string{"eval"}, common...)); code != 0 {
+		t.Errorf("eval: exit %d", code)
+	}
+	if code := run(context.Background(), append([]string{"sweep", "--sweep.steps", "9"}, common...)); code != 0 {
+		t.Fatalf("sweep: exit %d", code)
+	}
+	swept, err := models.LoadMetadata(model)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(swept.Sweep.Thresholds); n != 9 {
+		t.Errorf("sweep has %d thresholds after `sweep --sweep.steps 9`", n)
+	}
+	if code := run(context.Background(), append([]string{"lr-find", "--num-it", "20"}, common...)); code != 0 {
+		t.Fatalf("lr-find: exit %d", code)
+	}
+	if st, err := os.Stat(filepath.Join(out, "lr_find.png")); err != nil || st.Size() == 0 {
+		t.Errorf("lr_find.png: %v", err)
+	}
+}
+
+func mustTrainConfig(t *testing.T, args []string) *config.Train {
+	t.Helper()
+	fs := pflag.NewFlagSet("test", pflag.ContinueOnError)
+	var path string
+	addTrainConfigFlags(fs, &path)
+	if err := fs.Parse(args); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.LoadTrain(path, fs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
 }
