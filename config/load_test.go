@@ -190,7 +190,7 @@ func TestFullTrain(t *testing.T) {
 		Data: Data{
 			Dir: filepath.Join("testdata", "planet"), CSV: "/abs/labels.csv", Folder: "train-jpg",
 			FnCol: "image_name", LabelCol: "tags", ValidCol: "", LabelDelim: " ", CSVDelim: "\t",
-			ValidPct: 0.1, Seed: 7, OnBadItem: "fail", Workers: 2, Prefetch: 0,
+			ValidPct: 0.1, Seed: 7, OnBadItem: "fail", Workers: 2, Prefetch: 0, Resize: "squish",
 		},
 		Model: Architecture{
 			Arch: "resnet-tiny", Stem: "small", Width: 0.5, Head: "linear",

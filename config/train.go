@@ -64,6 +64,13 @@ type Data struct {
 	// Prefetch is the number of batches loaded ahead of the training step;
 	// 0 loads synchronously. Default 4.
 	Prefetch int `yaml:"prefetch" help:"batches loaded ahead of the training step"`
+	// Resize is how images become model.size squares for validation, for
+	// training without crop augmentation, and for the predictor (it is
+	// stored in the model): "crop" (the default, fastai's validation
+	// transform: squish to size + ⌈size·0.14/8⌉·8, then centre-crop) or
+	// "squish" (squish the whole image to size: nothing is cut off, for
+	// data whose objects reach the border).
+	Resize string `yaml:"resize" help:"image to square: crop (fastai: squish larger, centre-crop) or squish (whole image)"`
 }
 
 // Architecture is the model section of [Train].
@@ -186,6 +193,7 @@ func DefaultTrain() *Train {
 			Seed:       42,
 			OnBadItem:  "skip",
 			Prefetch:   4,
+			Resize:     "crop",
 		},
 		Model: Architecture{
 			Arch:  "resnet18",
@@ -260,6 +268,7 @@ func (d *Data) validate(c *checker) {
 	c.oneOf("data.on_bad_item", d.OnBadItem, "skip", "fail")
 	atLeast(c, "data.workers", d.Workers, 0)
 	atLeast(c, "data.prefetch", d.Prefetch, 0)
+	c.oneOf("data.resize", d.Resize, "crop", "squish")
 }
 
 func (a *Architecture) validate(c *checker) {

@@ -146,9 +146,14 @@ func initialWeights(cfg *config.Train, g *models.Graph, log *zap.Logger) (models
 	return w, nil
 }
 
-// preprocessing is the validation/serving preprocessing for the input size.
-func preprocessing(size int) (preprocess.Spec, *preprocess.Preprocessor, error) {
+// preprocessing is the validation/serving preprocessing for the input
+// size: fastai's squish-and-centre-crop, or (data.resize=squish) the whole
+// image squished to size.
+func preprocessing(size int, resize string) (preprocess.Spec, *preprocess.Preprocessor, error) {
 	spec := preprocess.Default(size)
+	if resize == "squish" {
+		spec.ResizeWidth, spec.ResizeHeight = size, size
+	}
 	pre, err := preprocess.New(spec, preprocess.Limits{})
 	if err != nil {
 		return spec, nil, err
@@ -158,7 +163,7 @@ func preprocessing(size int) (preprocess.Spec, *preprocess.Preprocessor, error) 
 
 // newLearner wires the data set, architecture and weights into a Learner.
 func newLearner(cfg *config.Train, ds *data.Dataset, g *models.Graph, w models.Weights, hooks learn.Hooks, log *zap.Logger) (*learn.Learner, preprocess.Spec, error) {
-	spec, pre, err := preprocessing(cfg.Model.Size)
+	spec, pre, err := preprocessing(cfg.Model.Size, cfg.Data.Resize)
 	if err != nil {
 		return nil, spec, err
 	}
