@@ -32,7 +32,7 @@ fmt-check:
 
 ## bench: the benchmark suites (see README "Benchmarks").
 bench: setup
-	$(GO) test -run '^$$' -bench . -benchtime 3x -count 5 ./benchmarks/ | tee bench.txt
+	$(GO) test -run '^$$' -bench . -benchtime 3x -count 5 -timeout 2h ./benchmarks/ ./trainer/nn/ | tee bench.txt
 
 clean:
 	rm -rf $(BIN) out

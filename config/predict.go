@@ -131,7 +131,7 @@ type Server struct {
 	// flight, >= 0 (0 = stop at once); default 30s.
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout" help:"how long shutdown waits for requests in flight"`
 	// QueueSize is the number of requests that may wait for the model,
-	// >= 1; more are refused with 503. Default 64.
+	// >= 1; more are refused with 429 Too Many Requests. Default 64.
 	QueueSize int `yaml:"queue_size" help:"requests that may wait for the model"`
 	// Batching groups concurrent requests into one inference call.
 	Batching Batching `yaml:"batching"`

@@ -5,6 +5,7 @@
 #   scripts/setup.sh            ONNX Runtime, OpenBLAS, test photos
 #   scripts/setup.sh --cuda     also the CUDA 13 provider libraries (≈180 MB)
 #   scripts/setup.sh --fashion-mnist   also Debian's Fashion-MNIST IDX files
+#   scripts/setup.sh --node-peer       also onnxruntime-node (the benchmarks' peer)
 #
 # Everything project-local goes under .native/ (git-ignored). Facts and
 # checksums: ../shared/docs/runtime.md in the design docs, mirrored below.
@@ -34,11 +35,13 @@ declare -A photo_sha=(
 
 want_cuda=0
 want_fmnist=0
+want_node_peer=0
 for arg in "$@"; do
   case "$arg" in
     --cuda) want_cuda=1 ;;
     --fashion-mnist) want_fmnist=1 ;;
-    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
+    --node-peer) want_node_peer=1 ;;
+    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
     *) echo "setup.sh: unknown option $arg" >&2; exit 2 ;;
   esac
 done
@@ -142,10 +145,36 @@ install_photos() {
   rm -rf "$tmp"
 }
 
+# ONNX Runtime's own Node.js binding, the peer the predictor benchmarks
+# compare against (benchmarks/peer/). Installed from the cached npm tarball
+# with its install script off (it would try a download site); its prebuilt
+# binding loads the libonnxruntime.so.1 shipped beside it, the same build as
+# ours (checked below). Its small JavaScript dependencies come from the npm
+# registry.
+install_node_peer() {
+  local dest="$native/node-peer" pkgdir
+  pkgdir="$dest/node_modules/onnxruntime-node"
+  local lib="$pkgdir/bin/napi-v6/linux/x64/libonnxruntime.so.1"
+  if sha_ok "$lib" "$ort_lib_sha" && [ -f "$pkgdir/bin/napi-v6/linux/x64/onnxruntime_binding.node" ] &&
+     [ -f "$dest/node_modules/onnxruntime-common/package.json" ]; then return 0; fi
+  command -v npm >/dev/null || die "npm is needed for the Node.js peer (Debian package npm)"
+  command -v node >/dev/null || die "node is needed for the Node.js peer (Debian package nodejs)"
+  local tgz="$native/cache/onnxruntime-node-$ort_version.tgz"
+  mkdir -p "$native/cache" "$dest"
+  npm_fetch "onnxruntime-node@$ort_version" "$ort_tgz_sha" "$tgz"
+  [ -f "$dest/package.json" ] || printf '{"name":"tagnet-node-peer","private":true}\n' >"$dest/package.json"
+  say "installing onnxruntime-node $ort_version into $dest (install script off)"
+  (cd "$dest" && npm install --silent --ignore-scripts --no-audit --no-fund --no-save "$tgz" >/dev/null)
+  sha_ok "$lib" "$ort_lib_sha" || die "checksum mismatch for $lib (want $ort_lib_sha)"
+  node -e "require('$pkgdir')" || die "onnxruntime-node does not load from $pkgdir"
+  say "onnxruntime-node $ort_version installed in $dest"
+}
+
 apt_install libopenblas-dev pkg-config
 install_ort
 install_photos
 install_fixtures
 [ $want_cuda = 1 ] && install_cuda_provider
 [ $want_fmnist = 1 ] && apt_install dataset-fashion-mnist
+[ $want_node_peer = 1 ] && install_node_peer
 exit 0

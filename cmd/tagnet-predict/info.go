@@ -1,0 +1,192 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/tagnet/tagnet/predictor"
+	"github.com/tagnet/tagnet/predictor/postprocess"
+	"github.com/tagnet/tagnet/preprocess"
+)
+
+func infoCmd() *cobra.Command {
+	var (
+		configPath *string
+		asJSON     bool
+	)
+	cmd := &cobra.Command{
+		Use:   "info [flags] [MODEL]",
+		Short: "Print a model's labels, preprocessing, training summary and thresholds",
+		Long: `Print what a model file says about itself (labels, preprocessing, training
+summary, threshold sweep) and the per-class thresholds the predictor would use
+with the configured strategy and overrides. It does not load ONNX Runtime.
+
+MODEL defaults to model.path.`,
+		Example: `  tagnet-predict info model.onnx
+  tagnet-predict info --strategy 'precision>=0.9' model.onnx
+  tagnet-predict info --json model.onnx`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, err := loadConfig(*configPath, cmd.Flags())
+			if err != nil {
+				return err
+			}
+			path := cfg.Model.Path
+			if len(args) == 1 {
+				path = args[0]
+			}
+			if path == "" {
+				return usage(errors.New("info: give a model file, or set model.path"))
+			}
+			th := thresholds(cfg)
+			in, err := predictor.Describe(path, th)
+			var thErr error
+			if errors.Is(err, postprocess.ErrNoSweep) {
+				// Describe the rest of the model anyway, then fail.
+				thErr = err
+				th.Strategy = postprocess.Strategy{Kind: postprocess.KindFixed, Value: 0.5}
+				in, err = predictor.Describe(path, th)
+			}
+			if err != nil {
+				return usage(err)
+			}
+			out := cmd.OutOrStdout()
+			if asJSON {
+				if thErr != nil {
+					return usage(thErr)
+				}
+				enc := json.NewEncoder(out)
+				enc.SetIndent("", "  ")
+				if err := enc.Encode(in); err != nil {
+					return failed(fmt.Errorf("writing info: %w", err))
+				}
+				return nil
+			}
+			if err := printInfo(out, in, thErr); err != nil {
+				return failed(fmt.Errorf("writing info: %w", err))
+			}
+			if thErr != nil {
+				return usage(thErr)
+			}
+			return nil
+		},
+	}
+	configPath = addConfigFlags(cmd)
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the description as JSON")
+	return cmd
+}
+
+// printInfo writes the human-readable description. thErr, when set, says
+// why no thresholds can be chosen; in.Thresholds is then not shown.
+func printInfo(w io.Writer, in *predictor.Info, thErr error) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	row := func(k, v string) { fmt.Fprintf(tw, "%s\t%s\n", k, v) }
+	s := in.Spec
+	row("model", in.Path)
+	row("version", in.Version+" (sha256 "+in.SHA256+")")
+	row("architecture", fmt.Sprintf("%s, stem %s, head %s, width %g, input %d×%d, %d classes",
+		s.Arch, s.Stem, s.Head, s.Width, s.InputSize, s.InputSize, s.NumClasses))
+	row("labels", strings.Join(in.Labels, ", "))
+	row("preprocessing", describePreprocess(in.Preprocess))
+	if t := in.Training; t != nil {
+		parts := []string{fmt.Sprintf("%s, %d epochs", t.Arch, t.Epochs)}
+		if t.Schedule != "" {
+			parts = append(parts, "schedule "+t.Schedule)
+		}
+		if t.Dataset != "" {
+			parts = append(parts, fmt.Sprintf("data %s (%d train, %d valid items)", t.Dataset, t.Train, t.Valid))
+		}
+		if t.Seed != 0 {
+			parts = append(parts, fmt.Sprintf("seed %d", t.Seed))
+		}
+		if t.Finished != "" {
+			parts = append(parts, "finished "+t.Finished)
+		}
+		row("training", strings.Join(parts, ", "))
+		if len(t.Metrics) > 0 {
+			var ms []string
+			for _, k := range slices.Sorted(maps.Keys(t.Metrics)) {
+				ms = append(ms, fmt.Sprintf("%s %.4g", k, t.Metrics[k]))
+			}
+			row("validation", strings.Join(ms, ", "))
+		}
+	} else {
+		row("training", "none recorded (a random-initialised model?)")
+	}
+	if in.Sweep == nil {
+		row("sweep", "none (only fixed:T thresholds and overrides apply)")
+	} else {
+		row("sweep", fmt.Sprintf("%d classes on %d validation items", len(in.Sweep), in.SweepItems))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+
+	fmt.Fprintln(w)
+	if thErr != nil {
+		fmt.Fprintf(w, "thresholds: none can be chosen: %v\n", thErr)
+	} else {
+		fmt.Fprintf(w, "thresholds (strategy %s; a class is present when its probability is above its threshold)\n", in.Strategy)
+	}
+	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "label\tthreshold\tsource\tprecision\trecall\tf1\tsupport\tbest f1\tat")
+	for i, label := range in.Labels {
+		cols := []string{label, "-", "-", "-", "-", "-", "-", "-", "-"}
+		if thErr == nil {
+			c := in.Thresholds[i]
+			cols[1], cols[2] = fmtFloat(c.Threshold), c.Source
+			cols[3], cols[4], cols[5] = fmtPtr(c.Precision), fmtPtr(c.Recall), fmtPtr(c.F1)
+		}
+		if in.Sweep != nil {
+			sw := in.Sweep[i]
+			cols[6], cols[7], cols[8] = strconv.Itoa(sw.Support), fmtFloat(sw.BestF1), fmtFloat(sw.BestF1Threshold)
+		}
+		fmt.Fprintln(tw, strings.Join(cols, "\t"))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if thErr == nil {
+		for _, warn := range in.Warnings {
+			fmt.Fprintln(w, "warning:", warn)
+		}
+	}
+	return nil
+}
+
+// describePreprocess renders a preprocessing spec on one line.
+func describePreprocess(p preprocess.Spec) string {
+	var resize string
+	switch p.ResizeMode {
+	case preprocess.ResizeSquish:
+		resize = fmt.Sprintf("squish to %d×%d", p.ResizeWidth, p.ResizeHeight)
+	case preprocess.ResizeShorterSide:
+		resize = fmt.Sprintf("shorter side to %d", p.ResizeShorter)
+	default:
+		resize = string(p.ResizeMode)
+	}
+	exif := "ignored"
+	if p.EXIFOrientation {
+		exif = "applied"
+	}
+	return fmt.Sprintf("%s, centre crop %d×%d, %s, mean %v, std %v, %s planes, EXIF orientation %s",
+		resize, p.Width, p.Height, p.Interpolation, p.Mean, p.Std, p.ChannelOrder, exif)
+}
+
+func fmtFloat(v float64) string { return strconv.FormatFloat(v, 'g', 4, 64) }
+
+func fmtPtr(v *float64) string {
+	if v == nil {
+		return "-"
+	}
+	return fmtFloat(*v)
+}

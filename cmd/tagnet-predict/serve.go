@@ -1,0 +1,63 @@
+package main
+
+import (
+	"context"
+
+	"github.com/spf13/cobra"
+	"go.uber.org/zap"
+
+	"github.com/tagnet/tagnet/config"
+	"github.com/tagnet/tagnet/predictor"
+	"github.com/tagnet/tagnet/predictor/serve"
+)
+
+// runServer serves p over HTTP as cfg.Server says until ctx is done,
+// draining in-flight requests (bounded by server.shutdown_timeout).
+func runServer(ctx context.Context, cfg *config.Predict, p *predictor.Predictor, logger *zap.Logger) error {
+	return serve.Run(ctx, cfg, p, logger)
+}
+
+func serveCmd() *cobra.Command {
+	var configPath *string
+	cmd := &cobra.Command{
+		Use:   "serve [flags]",
+		Short: "Serve the model over HTTP",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := loadConfig(*configPath, cmd.Flags())
+			if err != nil {
+				return err
+			}
+			if err := cfg.RequireModel(); err != nil {
+				return usage(err)
+			}
+			logger, err := newLogger(cfg, cmd.ErrOrStderr())
+			if err != nil {
+				return err
+			}
+			defer func() { _ = logger.Sync() }()
+			// Without dynamic batching a request's own images (up to
+			// serve.MaxImages) still run as one forward pass.
+			maxBatch, warmup := serve.MaxImages, 1
+			if cfg.Server.Batching.Enabled {
+				maxBatch, warmup = cfg.Server.Batching.MaxBatch, cfg.Server.Batching.MaxBatch
+			}
+			if !cfg.Runtime.Warmup {
+				warmup = 0
+			}
+			rt, p, err := openPredictor(cfg, predictor.Options{
+				Warmup: warmup, MaxBatch: maxBatch, MaxPixels: cfg.Server.MaxPixels,
+			}, logger)
+			if err != nil {
+				return err
+			}
+			defer closePredictor(rt, p, logger)
+			if err := runServer(cmd.Context(), cfg, p, logger); err != nil {
+				return failed(err)
+			}
+			return nil
+		},
+	}
+	configPath = addConfigFlags(cmd)
+	return cmd
+}
