@@ -39,11 +39,14 @@ type evalResult struct {
 	ValidationItems int
 }
 
-func (a *app) evalCmd() *cobra.Command {
+// evaluatingCmd is a command that runs an exported model (--model, by
+// default output.dir/output.model) over the validation split of the
+// configured data and hands the result to then.
+func (a *app) evaluatingCmd(use, short string, then func(cmd *cobra.Command, cfg *config.Train, modelPath string, res *evalResult) error) *cobra.Command {
 	var cfgPath, modelPath string
 	cmd := &cobra.Command{
-		Use:   "eval --model MODEL --data DIR [--csv CSV]",
-		Short: "Evaluate an exported model through ONNX Runtime on the validation split and compare with the training engine",
+		Use:   use,
+		Short: short,
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := a.loadTrainConfig(cmd, cfgPath)
@@ -57,36 +60,30 @@ func (a *app) evalCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			return then(cmd, cfg, modelPath, res)
+		},
+	}
+	addTrainConfigFlags(cmd.Flags(), &cfgPath)
+	cmd.Flags().StringVar(&modelPath, "model", "", "the model (default: output.dir/output.model)")
+	return cmd
+}
+
+func (a *app) evalCmd() *cobra.Command {
+	return a.evaluatingCmd("eval --model MODEL --data DIR [--csv CSV]",
+		"Evaluate an exported model through ONNX Runtime on the validation split and compare with the training engine",
+		func(cmd *cobra.Command, _ *config.Train, _ string, res *evalResult) error {
 			printEval(cmd.OutOrStdout(), res)
 			if res.MaxAbsDiff > 1e-4 {
 				return fmt.Errorf("ONNX Runtime and the training engine disagree: max |Δlogit| = %.3g > 1e-4", res.MaxAbsDiff)
 			}
 			return nil
-		},
-	}
-	addTrainConfigFlags(cmd.Flags(), &cfgPath)
-	cmd.Flags().StringVar(&modelPath, "model", "", "model to evaluate (default: output.dir/output.model)")
-	return cmd
+		})
 }
 
 func (a *app) sweepCmd() *cobra.Command {
-	var cfgPath, modelPath string
-	cmd := &cobra.Command{
-		Use:   "sweep --model MODEL --data DIR [--csv CSV]",
-		Short: "Recompute the threshold sweep of an existing model on the validation split and store it in the model",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := a.loadTrainConfig(cmd, cfgPath)
-			if err != nil {
-				return err
-			}
-			if modelPath == "" {
-				modelPath = cfg.ModelPath()
-			}
-			res, err := a.evaluate(cmd.Context(), cfg, modelPath)
-			if err != nil {
-				return err
-			}
+	return a.evaluatingCmd("sweep --model MODEL --data DIR [--csv CSV]",
+		"Recompute the threshold sweep of an existing model on the validation split and store it in the model",
+		func(cmd *cobra.Command, cfg *config.Train, modelPath string, res *evalResult) error {
 			m, err := models.Load(modelPath)
 			if err != nil {
 				return err
@@ -106,11 +103,7 @@ func (a *app) sweepCmd() *cobra.Command {
 			fmt.Fprintf(cmd.OutOrStdout(), "sweep of %d thresholds on %d validation items stored in %s\nsweep: %s\n",
 				len(grid), res.N, modelPath, filepath.Join(dir, "sweep.csv"))
 			return nil
-		},
-	}
-	addTrainConfigFlags(cmd.Flags(), &cfgPath)
-	cmd.Flags().StringVar(&modelPath, "model", "", "model to update (default: output.dir/output.model)")
-	return cmd
+		})
 }
 
 // evaluate runs the validation split of cfg's data through the model at
