@@ -8,7 +8,6 @@ import (
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
 
-	"github.com/tagnet/tagnet/models"
 	"github.com/tagnet/tagnet/trainer/learn"
 	"github.com/tagnet/tagnet/trainer/plot"
 )
@@ -28,15 +27,7 @@ func (a *app) lrFindCmd() *cobra.Command {
 				return err
 			}
 			log := a.log.With(zap.String("component", "lr-find"))
-			ds, err := loadData(cfg, nil, cmd.ErrOrStderr(), log)
-			if err != nil {
-				return err
-			}
-			g, err := models.Build(specFor(cfg, len(ds.Labels)))
-			if err != nil {
-				return usageError{err}
-			}
-			w, err := initialWeights(cfg, g, log)
+			ds, g, w, err := prepare(cfg, cmd.ErrOrStderr(), log)
 			if err != nil {
 				return err
 			}

@@ -115,6 +115,24 @@ func loadData(cfg *config.Train, labels []string, w io.Writer, log *zap.Logger) 
 	return ds, nil
 }
 
+// prepare loads the configured data set (reporting its problems on w) and
+// builds the architecture for its labels with the initial weights.
+func prepare(cfg *config.Train, w io.Writer, log *zap.Logger) (*data.Dataset, *models.Graph, models.Weights, error) {
+	ds, err := loadData(cfg, nil, w, log)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	g, err := models.Build(specFor(cfg, len(ds.Labels)))
+	if err != nil {
+		return nil, nil, nil, usageError{err}
+	}
+	weights, err := initialWeights(cfg, g, log)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return ds, g, weights, nil
+}
+
 // specFor is the architecture the configuration asks for.
 func specFor(cfg *config.Train, classes int) models.Spec {
 	return models.Spec{

@@ -44,15 +44,7 @@ func (a *app) trainCmd() *cobra.Command {
 
 func (a *app) train(ctx context.Context, cfg *config.Train, out io.Writer) error {
 	log := a.log.With(zap.String("component", "train"))
-	ds, err := loadData(cfg, nil, os.Stderr, log)
-	if err != nil {
-		return err
-	}
-	g, err := models.Build(specFor(cfg, len(ds.Labels)))
-	if err != nil {
-		return usageError{err}
-	}
-	w, err := initialWeights(cfg, g, log)
+	ds, g, w, err := prepare(cfg, os.Stderr, log)
 	if err != nil {
 		return err
 	}
