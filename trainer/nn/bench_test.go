@@ -78,9 +78,14 @@ func peakRSS() float64 {
 }
 
 // benchTrainStep measures full training steps (forward, BCE, backward,
-// Adam with a one-cycle schedule) at 128 px on random data.
+// Adam with a one-cycle schedule) of a fastai-head network at 128 px on
+// random data.
 func benchTrainStep(b *testing.B, arch string, batch, threads int) {
-	spec := models.Spec{Arch: arch, NumClasses: 20, InputSize: 128, Head: models.HeadFastai}
+	benchTrainSpec(b, models.Spec{Arch: arch, NumClasses: 20, InputSize: 128, Head: models.HeadFastai}, batch, threads)
+}
+
+// benchTrainSpec measures full training steps of any architecture.
+func benchTrainSpec(b *testing.B, spec models.Spec, batch, threads int) {
 	g, err := models.Build(spec)
 	if err != nil {
 		b.Fatal(err)
@@ -169,6 +174,20 @@ func BenchmarkTrainStepScaling(b *testing.B) {
 	for _, t := range threads {
 		b.Run(fmt.Sprintf("threads%d", t), func(b *testing.B) {
 			benchTrainStep(b, "resnet18", 32, t)
+		})
+	}
+}
+
+// BenchmarkTrainStepSmallStem measures the Fashion-MNIST reference
+// workload: ResNet-18 with the small-image stem at 64 px, linear head,
+// 10 classes, batch 64, at half, three-eighths and quarter width.
+//
+//	go test ./trainer/nn -run '^$' -bench 'TrainStepSmallStem' -benchtime 3x -count 3 -timeout 30m
+func BenchmarkTrainStepSmallStem(b *testing.B) {
+	for _, width := range []float64{0.5, 0.375, 0.25} {
+		b.Run(fmt.Sprintf("width%g", width), func(b *testing.B) {
+			spec := models.Spec{Arch: "resnet18", NumClasses: 10, InputSize: 64, Head: models.HeadLinear, Stem: models.StemSmall, Width: width}
+			benchTrainSpec(b, spec, 64, 0)
 		})
 	}
 }

@@ -31,13 +31,20 @@ type conv struct {
 	g        geom
 	cout, kk int // kk = cin·k·k, the product's inner dimension
 	direct   bool
-	group    int // images per chunk
-	cnt      counter
-	dxAdd    bool
-	wAdd     []bool // per lane: its partial holds a contribution
-	fwdFn    func(int)
-	bwdFn    func(int)
-	sumFn    func(int)
+	// flip: a stride-1 convolution whose input gradient is computed as the
+	// convolution of dY with the spatially flipped, transposed kernel
+	// (im2col of dY, then one product with inner dimension cout·k·k)
+	// instead of the product with inner dimension cout followed by col2im.
+	flip   bool
+	dg     geom // geometry of that convolution over dY
+	group  int  // images per chunk
+	cnt    counter
+	dxAdd  bool
+	wAdd   []bool // per lane: its partial holds a contribution
+	fwdFn  func(int)
+	bwdFn  func(int)
+	sumFn  func(int)
+	flipFn func(int)
 }
 
 func (n *Net) newConv(l models.Layer, x, y *value, param paramFunc) (*conv, error) {
@@ -60,10 +67,14 @@ func (n *Net) newConv(l models.Layer, x, y *value, param paramFunc) (*conv, erro
 		return nil, fmt.Errorf("layer %s: weight has %d values, want %d", l.Name, len(w.Value), want)
 	}
 	c.direct = l.Kernel == 1 && l.Stride == 1 && l.Pad == 0 && !x.nchw
+	c.flip = !c.direct && l.Stride == 1 && l.Pad <= l.Kernel-1 && !x.nchw
+	if c.flip {
+		c.dg = geom{cin: c.cout, h: y.h, w: y.w, k: l.Kernel, s: 1, p: l.Kernel - 1 - l.Pad, ho: x.h, wo: x.w}
+	}
 	hw := y.h * y.w
 	c.group = max(1, min((minCols+hw-1)/hw, maxColFloats/(c.kk*hw)))
 	c.group = min(c.group, max(1, (n.cfg.MaxBatch+n.lanes-1)/n.lanes))
-	c.fwdFn, c.bwdFn, c.sumFn = c.forwardWorker, c.backwardWorker, c.sumWorker
+	c.fwdFn, c.bwdFn, c.sumFn, c.flipFn = c.forwardWorker, c.backwardWorker, c.sumWorker, c.flipWorker
 	return c, nil
 }
 
@@ -72,7 +83,38 @@ func (c *conv) scratchLen() int {
 	if c.direct {
 		return 0
 	}
-	return c.kk * c.group * c.g.ho * c.g.wo
+	n := c.kk * c.group * c.g.ho * c.g.wo
+	if c.flip {
+		n = max(n, c.cout*c.g.k*c.g.k*c.group*c.g.h*c.g.w)
+	}
+	return n
+}
+
+// flipLen is the size of the flipped kernel buffer this layer needs.
+func (c *conv) flipLen() int {
+	if !c.flip {
+		return 0
+	}
+	return len(c.w.Value)
+}
+
+// flipWorker writes a share of the rows of the flipped kernel
+// wf[ci][co][kh][kw] = w[co][ci][k−1−kh][k−1−kw], a [cin, cout·k·k] matrix.
+func (c *conv) flipWorker(w int) {
+	k := c.g.k
+	kk := k * k
+	wf := c.net.flipped[:len(c.w.Value)]
+	lo, hi := span(c.g.cin, c.net.threads, w)
+	for ci := lo; ci < hi; ci++ {
+		dst := wf[ci*c.cout*kk : (ci+1)*c.cout*kk]
+		for co := 0; co < c.cout; co++ {
+			src := c.w.Value[(co*c.g.cin+ci)*kk : (co*c.g.cin+ci+1)*kk]
+			d := dst[co*kk : (co+1)*kk]
+			for i := range d {
+				d[i] = src[kk-1-i]
+			}
+		}
+	}
 }
 
 // strides returns the channel and image strides of the input.
@@ -131,6 +173,9 @@ func (c *conv) backward() {
 	if !needW && c.x.grad == nil {
 		return
 	}
+	if c.flip && c.x.grad != nil {
+		c.net.pool.run(c.flipFn)
+	}
 	c.cnt.reset()
 	c.net.pool.run(c.bwdFn)
 	if needW && c.net.lanes > 1 {
@@ -153,8 +198,9 @@ func (c *conv) backward() {
 // share of the images whose weight-gradient contributions are summed in a
 // fixed order into the lane's own buffer (lane 0: the gradient itself), so
 // the result does not depend on which worker ran which lane. For each chunk
-// of the lane it accumulates dW += dY·colsᵀ and writes dX through
-// dcols = Wᵀ·dY and col2im.
+// of the lane it accumulates dW += dY·colsᵀ and writes dX: for stride-1
+// layers as the product of the flipped kernel with the im2col of dY, for
+// the others through dcols = Wᵀ·dY and col2im.
 func (c *conv) backwardWorker(w int) {
 	for {
 		l, _, ok := c.cnt.take(1, c.net.lanes)
@@ -204,6 +250,18 @@ func (c *conv) backwardLane(w, lane int) {
 				beta = 1
 			}
 			blas.Sgemm(true, false, c.kk, cols, c.cout, 1, c.w.Value, c.kk, dy[n0*hw:], ld, beta, c.x.grad[n0*hw:c.kk*ld], ld)
+			continue
+		}
+		if c.flip {
+			var beta float32
+			if c.dxAdd {
+				beta = 1
+			}
+			inHW := c.g.h * c.g.w
+			xcols := (n1 - n0) * inHW
+			fk := c.cout * c.g.k * c.g.k
+			im2col(col[:fk*xcols], dy, &c.dg, ld, hw, n0, n1)
+			blas.Sgemm(false, false, c.g.cin, xcols, fk, 1, c.net.flipped, fk, col, xcols, beta, c.x.grad[n0*inHW:], n*inHW)
 			continue
 		}
 		blas.Sgemm(true, false, c.kk, cols, c.cout, 1, c.w.Value, c.kk, dy[n0*hw:], ld, 0, col[:c.kk*cols], cols)

@@ -65,7 +65,8 @@ func (h *harness) paramFunc(l models.Layer, suffix string) (*tensor.Param, error
 	return p, nil
 }
 
-// grow makes sure the per-worker scratch buffers hold s and p values.
+// grow makes sure the per-worker scratch buffers hold s values and the
+// weight-sized buffers p values.
 func (h *harness) grow(s, p int) {
 	for w := range h.net.threads {
 		if len(h.net.scratch[w]) < s {
@@ -76,6 +77,9 @@ func (h *harness) grow(s, p int) {
 		if len(h.net.partial[l]) < p {
 			h.net.partial[l] = make([]float32, p)
 		}
+	}
+	if len(h.net.flipped) < p {
+		h.net.flipped = make([]float32, p)
 	}
 }
 
@@ -290,6 +294,9 @@ func TestConvLayer(t *testing.T) {
 		{"stem7x7s2", 3, 4, 13, 7, 2, 3, true, false, false, false},
 		{"3x3s1", 3, 5, 6, 3, 1, 1, false, true, true, false},
 		{"3x3s1_chunks", 4, 3, 5, 3, 1, 1, false, false, false, true},
+		{"3x3s1_pad0_acc", 3, 4, 7, 3, 1, 0, false, false, true, true},
+		{"5x5s1_wider_chunks", 2, 7, 6, 5, 1, 2, false, false, false, true},
+		{"3x3s1_pad2", 3, 2, 4, 3, 1, 2, false, false, false, false},
 		{"3x3s2", 4, 6, 7, 3, 2, 1, false, false, false, false},
 		{"1x1s1_direct", 5, 3, 4, 1, 1, 0, false, false, false, false},
 		{"1x1s1_direct_acc", 5, 3, 4, 1, 1, 0, false, true, true, true},

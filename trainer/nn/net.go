@@ -106,6 +106,7 @@ type Net struct {
 	lanes   int         // fixed split of the batch for weight gradients
 	scratch [][]float32 // per worker im2col / col2im buffers
 	partial [][]float32 // per lane (index >= 1) weight-gradient partial sums
+	flipped []float32   // the flipped kernel of the conv being back-propagated
 }
 
 // New builds the network of g with weights w (copied; see [models.Init]),

@@ -57,7 +57,7 @@ func (n *Net) plan() error {
 
 	skip := map[string]bool{}             // graph layers folded into an earlier fused layer
 	deferred := map[string]models.Layer{} // Add layer name → the BatchNorm fused into it
-	var scratch, partial int
+	var scratch, partial, flipped int
 	for _, l := range g.Layers {
 		if skip[l.Name] {
 			continue
@@ -115,6 +115,7 @@ func (n *Net) plan() error {
 				return err
 			}
 			scratch = max(scratch, c.scratchLen())
+			flipped = max(flipped, c.flipLen())
 			partial = max(partial, len(c.w.Value))
 			n.layers = append(n.layers, c)
 		case l.Op == models.OpBatchNorm:
@@ -237,6 +238,7 @@ func (n *Net) plan() error {
 	for w := range n.threads {
 		n.scratch[w] = make([]float32, scratch)
 	}
+	n.flipped = make([]float32, flipped)
 	n.partial = make([][]float32, n.lanes)
 	for l := 1; l < n.lanes; l++ {
 		n.partial[l] = make([]float32, partial)
