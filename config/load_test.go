@@ -197,7 +197,7 @@ func TestFullTrain(t *testing.T) {
 			InitFrom: "start.onnx", Size: 64, ZeroInitResidual: true,
 		},
 		Train: Training{
-			Schedule: "one_cycle", Epochs: 10, FreezeEpochs: 0, BatchSize: 16, LR: 1e-3, WD: 0,
+			Schedule: "one_cycle", Epochs: 10, FreezeEpochs: 0, BatchSize: 16, LR: 1e-3, WD: 0, WDBNBias: true,
 			PctStart: 0.3, Div: 10, DivFinal: 1e5, Aug: "crop+flip", MinScale: 1, Threshold: 0.5,
 			EarlyStoppingPatience: 2, Threads: 2, Seed: 1,
 		},

@@ -112,6 +112,10 @@ type Training struct {
 	LR float64 `yaml:"lr" help:"peak learning rate"`
 	// WD is the decoupled weight decay, >= 0; default 0.01.
 	WD float64 `yaml:"wd" help:"weight decay"`
+	// WDBNBias applies the weight decay to batch-norm parameters and
+	// biases too (fastai's wd_bn_bias; PyTorch's AdamW decays every
+	// parameter). Default false.
+	WDBNBias bool `yaml:"wd_bn_bias" help:"apply weight decay to batch-norm parameters and biases too"`
 	// PctStart is the fraction of each cycle spent warming up, in (0, 1);
 	// default 0.25.
 	PctStart float64 `yaml:"pct_start" help:"fraction of the cycle spent warming up"`

@@ -191,7 +191,7 @@ func newLearner(cfg *config.Train, ds *data.Dataset, g *models.Graph, w models.W
 	}
 	l, err := learn.New(g, w, ds, aug, learn.Config{
 		BatchSize: cfg.Train.BatchSize, Threads: cfg.Train.Threads, Workers: cfg.Data.Workers, Prefetch: cfg.Data.Prefetch,
-		Seed: uint64(cfg.Train.Seed), WD: cfg.Train.WD, Threshold: cfg.Train.Threshold,
+		Seed: uint64(cfg.Train.Seed), WD: cfg.Train.WD, WDBNBias: cfg.Train.WDBNBias, Threshold: cfg.Train.Threshold,
 		Augment: aug.Options(), Dir: cfg.Output.Dir, Patience: cfg.Train.EarlyStoppingPatience, Logger: log, Hooks: hooks,
 	})
 	return l, spec, err

@@ -57,6 +57,9 @@ func (l *Learner) fingerprint(plan Plan) string {
 	_ = enc.Encode(l.labels)
 	_ = enc.Encode(plan)
 	_ = enc.Encode([]any{l.cfg.Seed, l.cfg.BatchSize, l.cfg.WD, l.cfg.Augment})
+	if l.cfg.WDBNBias { // only when set, so older checkpoints still match
+		_ = enc.Encode("wd_bn_bias")
+	}
 	for _, it := range l.train.Items() {
 		_ = enc.Encode(it.Path)
 	}

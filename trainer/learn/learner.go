@@ -47,6 +47,9 @@ type Config struct {
 	// WD is Adam's decoupled weight decay. Zero means none; fastai's
 	// default is 0.01.
 	WD float64
+	// WDBNBias applies the weight decay to BatchNorm parameters and
+	// biases too (fastai's wd_bn_bias, default false).
+	WDBNBias bool
 	// Threshold is accuracy_multi's decision threshold. Zero means 0.5.
 	Threshold float64
 	// Augment is the training augmentation.
@@ -156,7 +159,7 @@ func New(g *models.Graph, w models.Weights, ds *data.Dataset, aug *data.Augmente
 		return nil, fmt.Errorf("building network: %w", err)
 	}
 	l := &Learner{cfg: cfg, log: log, net: net, labels: ds.Labels, grad: make([]float32, cfg.BatchSize*g.Spec.NumClasses)}
-	l.opt = optim.NewAdam(net.Params(), optim.AdamConfig{WD: cfg.WD})
+	l.opt = optim.NewAdam(net.Params(), optim.AdamConfig{WD: cfg.WD, WDBNBias: cfg.WDBNBias})
 	lopt := data.LoaderOptions{BatchSize: cfg.BatchSize, Seed: cfg.Seed, Workers: cfg.Workers, Prefetch: cfg.Prefetch, Logger: log}
 	lopt.Train = true
 	if l.train, err = data.NewLoader(ds.Train, aug, lopt); err != nil {

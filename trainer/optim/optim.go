@@ -232,8 +232,11 @@ type AdamConfig struct {
 	Eps float64
 	// WD is the decoupled weight decay (p ← p·(1 − lr·WD) before the
 	// step), applied to convolution and linear weights only (not to
-	// BatchNorm parameters nor biases). 0 means none.
+	// BatchNorm parameters nor biases) unless WDBNBias. 0 means none.
 	WD float64
+	// WDBNBias decays BatchNorm parameters and biases too (fastai's
+	// wd_bn_bias; PyTorch's AdamW applied to all parameters).
+	WDBNBias bool
 }
 
 // DefaultAdam returns fastai's Adam settings: β2 0.99, eps 1e-5, weight
@@ -279,7 +282,7 @@ func (a *Adam) Step(h Hypers) error {
 		}
 		lr := h.LRs[s.p.Group]
 		v := s.p.Value
-		if a.cfg.WD != 0 && s.p.Kind.Decays() {
+		if a.cfg.WD != 0 && (a.cfg.WDBNBias || s.p.Kind.Decays()) {
 			decay := float32(1 - lr*a.cfg.WD)
 			for j := range v {
 				v[j] *= decay
@@ -307,8 +310,11 @@ func (a *Adam) Step(h Hypers) error {
 // SGDConfig tunes [NewSGD].
 type SGDConfig struct {
 	// WD is the decoupled weight decay (p ← p·(1 − lr·WD) before the
-	// step), applied to convolution and linear weights only. 0 means none.
+	// step), applied to convolution and linear weights only unless
+	// WDBNBias. 0 means none.
 	WD float64
+	// WDBNBias decays BatchNorm parameters and biases too.
+	WDBNBias bool
 }
 
 // SGD is fastai's SGD: with momentum μ = [Hypers].Mom > 0 it keeps
@@ -338,7 +344,7 @@ func (o *SGD) Step(h Hypers) error {
 		}
 		lr := h.LRs[s.p.Group]
 		v, g := s.p.Value, s.p.Grad[:len(s.p.Value)]
-		if o.cfg.WD != 0 && s.p.Kind.Decays() {
+		if o.cfg.WD != 0 && (o.cfg.WDBNBias || s.p.Kind.Decays()) {
 			decay := float32(1 - lr*o.cfg.WD)
 			for j := range v {
 				v[j] *= decay

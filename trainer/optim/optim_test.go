@@ -56,6 +56,39 @@ func TestAdamHandComputed(t *testing.T) {
 	}
 }
 
+// TestAdamWDBNBias checks that WDBNBias decays BatchNorm parameters and
+// biases like weights (PyTorch's AdamW over every parameter) and still
+// leaves buffers alone: a BN weight with the weight's value and gradients
+// follows the weight's hand-computed trajectory exactly.
+func TestAdamWDBNBias(t *testing.T) {
+	w := param("conv.weight", models.ConvWeight, 0, 1)
+	bn := param("bn.weight", models.BNWeight, 1, 1)
+	b := param("fc.bias", models.Bias, 1, 1)
+	rm := param("bn.running_mean", models.BNRunningMean, 1, 7)
+	cfg := DefaultAdam()
+	cfg.WDBNBias = true
+	opt := NewAdam([]*tensor.Param{w, bn, b, rm}, cfg)
+	for i, s := range []struct{ g, lr, mom, want float64 }{
+		{0.5, 0.1, 0.9, 0.8990019999600007},
+		{-0.25, 0.05, 0.8, 0.9020713606049067},
+	} {
+		for _, p := range []*tensor.Param{w, bn, b} {
+			p.Grad[0] = float32(s.g)
+		}
+		if err := opt.Step(Hypers{LRs: []float64{s.lr, s.lr}, Mom: s.mom}); err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range []*tensor.Param{w, bn, b} {
+			if !near(float64(p.Value[0]), s.want, 1e-6) {
+				t.Errorf("step %d: %s %.9f, want %.9f", i+1, p.Name, p.Value[0], s.want)
+			}
+		}
+	}
+	if rm.Value[0] != 7 {
+		t.Errorf("running mean changed to %g", rm.Value[0])
+	}
+}
+
 func TestSGDHandComputed(t *testing.T) {
 	w := param("fc.weight", models.LinearWeight, 2, 1)
 	opt := NewSGD([]*tensor.Param{w}, SGDConfig{WD: 0.01})
