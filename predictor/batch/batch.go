@@ -15,7 +15,9 @@
 // the pixel limit, an unsupported format, unreadable) gets a row with its
 // error and the run goes on. The output is flushed after every batch, so a
 // killed run leaves at most one torn last line, which resuming cuts off
-// before appending.
+// before appending. A run that has written a row for every file of its
+// shard leaves a completion record beside the results file (Completion),
+// which `tagnet-predict merge` requires of every shard.
 package batch
 
 import (
@@ -103,6 +105,18 @@ func Predict(ctx context.Context, p *predictor.Predictor, cfg Config) (Summary, 
 	sum.Skipped = len(files) - len(todo)
 	if cerr := out.Close(); cerr != nil && err == nil {
 		err = cerr
+	}
+	if err == nil && out.file != nil {
+		err = writeCompletion(cfg.Output.Path, Completion{
+			Rows:       len(done) + sum.OK + sum.Failed,
+			Files:      len(files),
+			Format:     out.format,
+			Shard:      CompletionShard{Index: cfg.ShardIndex, Count: cfg.ShardCount},
+			Model:      p.Info().SHA256,
+			Labels:     cfg.Output.Classes,
+			Thresholds: p.Thresholds(),
+			Inputs:     cfg.Roots,
+		})
 	}
 	return sum, err
 }

@@ -85,7 +85,8 @@ type OutputOptions struct {
 	Classes []string
 	// Resume keeps the rows already in Path and reports their files as
 	// done. A torn last line (from a crash) is cut off first. Without
-	// Resume an existing file is truncated.
+	// Resume an existing file is truncated. Either way Path's completion
+	// record (see Completion) is removed before the file is changed.
 	Resume bool
 	// Stdout is where "" and "-" write; nil means os.Stdout.
 	Stdout io.Writer
@@ -126,6 +127,10 @@ func OpenOutput(opt OutputOptions) (*Output, map[string]bool, error) {
 	flags := os.O_RDWR | os.O_CREATE
 	if !opt.Resume {
 		flags |= os.O_TRUNC
+		// The file is about to be truncated: it stops being finished.
+		if err := removeCompletion(opt.Path); err != nil {
+			return nil, nil, fmt.Errorf("%w: output: %w", ErrConfig, err)
+		}
 	}
 	f, err := os.OpenFile(opt.Path, flags, 0o644)
 	if err != nil {
@@ -140,6 +145,12 @@ func OpenOutput(opt OutputOptions) (*Output, map[string]bool, error) {
 		if err != nil {
 			f.Close()
 			return nil, nil, fmt.Errorf("%w: resuming %s: %w", ErrConfig, opt.Path, err)
+		}
+		// From here on the file changes: it is finished again only when
+		// this run writes a new completion record.
+		if err := removeCompletion(opt.Path); err != nil {
+			f.Close()
+			return nil, nil, fmt.Errorf("%w: output: %w", ErrConfig, err)
 		}
 		if err := f.Truncate(keep); err != nil {
 			f.Close()
