@@ -4,6 +4,8 @@ go 1.26.0
 
 require (
 	github.com/nfnt/resize v0.0.0-20180221191011-83c6a9932646
+	github.com/nlpodyssey/gopickle v0.2.0
+	github.com/nlpodyssey/safetensors v0.0.0-20250209183917-bfb01cc25f7c
 	github.com/prometheus/client_golang v1.24.1
 	github.com/schollz/progressbar/v3 v3.19.1
 	github.com/spf13/cobra v1.10.2

@@ -75,6 +75,33 @@ install_fixtures() {
   sha_ok "$dest/model.onnx" "$fixture_sha" || die "checksum mismatch for the fixture $src/model.onnx"
 }
 
+# The PyTorch weight files of the same kind (torch.save zip and legacy,
+# float16, safetensors) with PyTorch's logits, for trainer/weights.
+declare -A pth_fixture_sha=(
+  [resnet18.pth]=e909cbfd8a4e964bc5d7575bfd6185a67d5f8a97a5e5baf0977f0a144b109e91
+  [input.f32]=649d9714656f5fc6119e804aa17270200b725b5ea710c6d53cd08216f4f3f420
+  [torch_logits.f32]=6e1e1db4d6d1c9259d8b76c312a71a65a45e9e4055f8e603769ffb88c119d0bc
+  [stem-legacy.pth]=17f2295b8d2cd9ff1408fcf98ea885f14af8f3f38c555919f917ef9561ec7897
+  [stem-fp16.pth]=bdb59715834d27b7c277cb1ab73a968d84b29f41c2cbfac97336da280e800faf
+  [stem.safetensors]=cc7d0bda8fa1808350bb8e235a545b6115c475e44fbb1252309120513721372b
+)
+install_pth_fixtures() {
+  local dest="$native/fixtures/torchvision-resnet18-pth" src="" f ok=1
+  for f in "${!pth_fixture_sha[@]}"; do sha_ok "$dest/$f" "${pth_fixture_sha[$f]}" || ok=0; done
+  [ $ok = 1 ] && return 0
+  for cand in "${TAGNET_SHARED:-}/fixtures" "$root/../shared/fixtures" /work/shared/fixtures; do
+    if [ -f "$cand/torchvision-resnet18-pth/resnet18.pth" ]; then src="$cand/torchvision-resnet18-pth"; break; fi
+  done
+  [ -n "$src" ] || die "the torchvision-resnet18-pth fixture was not found (set TAGNET_SHARED to the shared folder holding fixtures/)"
+  mkdir -p "$dest"
+  for f in "${!pth_fixture_sha[@]}"; do
+    cp "$src/$f" "$dest/$f"
+    chmod u+w "$dest/$f"
+    sha_ok "$dest/$f" "${pth_fixture_sha[$f]}" || die "checksum mismatch for the fixture $src/$f"
+  done
+  cp "$src/README.md" "$dest/" && chmod u+w "$dest/README.md"
+}
+
 apt_install() { # packages...
   local missing=()
   for p in "$@"; do
@@ -174,6 +201,7 @@ apt_install libopenblas-dev pkg-config
 install_ort
 install_photos
 install_fixtures
+install_pth_fixtures
 [ $want_cuda = 1 ] && install_cuda_provider
 [ $want_fmnist = 1 ] && apt_install dataset-fashion-mnist
 [ $want_node_peer = 1 ] && install_node_peer
