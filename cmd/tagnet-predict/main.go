@@ -7,7 +7,8 @@
 // info prints what a model file says about itself and the thresholds the
 // predictor would use; predict labels every image under the given
 // directories into a CSV or JSON-lines file (standard output by default).
-// The server subcommand, serve, is wired in serve.go.
+// The server subcommand, serve, is wired in serve.go; merge combines the
+// results files of a sharded run into one (merge.go).
 //
 // Every setting is a configuration key (see package config and
 // config/examples/deploy.yaml), read from defaults, --config FILE, TAGNET_*
@@ -85,7 +86,7 @@ interrupted, 2 usage, configuration or set-up error.`,
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usage(err) })
-	root.AddCommand(infoCmd(), predictCmd(), serveCmd())
+	root.AddCommand(infoCmd(), predictCmd(), serveCmd(), mergeCmd())
 	root.SetArgs(args)
 
 	err := root.ExecuteContext(ctx)

@@ -165,3 +165,10 @@ func readJSONRows(r io.Reader, classes []string) ([]Row, error) {
 		rows = append(rows, row)
 	}
 }
+
+// SortRows sorts rows by File in the order Walk lists files (byte order of
+// the paths), so rows gathered from the shards of a run come out as the
+// unsharded run writes them.
+func SortRows(rows []Row) {
+	slices.SortStableFunc(rows, func(a, b Row) int { return comparePaths(a.File, b.File) })
+}

@@ -73,7 +73,7 @@ func Walk(roots []string, opt WalkOptions) ([]File, error) {
 		}
 		w.dir(root, root)
 	}
-	slices.SortFunc(w.files, func(a, b File) int { return strings.Compare(a.Path, b.Path) })
+	slices.SortFunc(w.files, func(a, b File) int { return comparePaths(a.Path, b.Path) })
 	w.files = slices.CompactFunc(w.files, func(a, b File) bool { return a.Path == b.Path })
 	return w.files, nil
 }
@@ -184,3 +184,7 @@ func Shard(files []File, index, count int) []File {
 	}
 	return out
 }
+
+// comparePaths is the order of Walk's output (and so of a run's rows): the
+// byte order of the paths as walked.
+func comparePaths(a, b string) int { return strings.Compare(a, b) }
