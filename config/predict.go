@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/tagnet/tagnet/preprocess"
 )
 
 // Predict is the configuration of tagnet-predict. Keys are the YAML names
@@ -93,8 +95,10 @@ type Prediction struct {
 	// means one per CPU.
 	Workers int `yaml:"workers" help:"image-decoding goroutines (0 = number of CPUs)"`
 	// Extensions lists the file extensions treated as images, each starting
-	// with a dot, compared case-insensitively; default .jpg, .jpeg, .png,
-	// .gif, .bmp, .webp. Comma-separated in the environment.
+	// with a dot, compared case-insensitively; default preprocess.Extensions,
+	// every format the decoder reads (.jpg .jpeg .jpe .jfif .png .gif .webp
+	// .heic .heif .avif .tif .tiff .bmp .dib). Comma-separated in the
+	// environment.
 	Extensions []string `yaml:"extensions" help:"file extensions treated as images"`
 	// FollowSymlinks follows symbolic links while walking; default false.
 	FollowSymlinks bool `yaml:"follow_symlinks" help:"follow symbolic links while walking the input"`
@@ -107,7 +111,8 @@ type Prediction struct {
 	// See [Shard].
 	Shard Shard `yaml:"shard" help:"process shard i/n of the input (auto/n: i from $JOB_COMPLETION_INDEX)"`
 	// MaxPixels refuses images with more pixels (width × height, read from
-	// the header before decoding), >= 1; default 50,000,000.
+	// the header before decoding), >= 1; default preprocess.DefaultMaxPixels
+	// (89,478,485, Pillow's limit), the same as training's.
 	MaxPixels int64 `yaml:"max_pixels" help:"largest image accepted, in pixels"`
 }
 
@@ -118,7 +123,8 @@ type Server struct {
 	Listen string `yaml:"listen" help:"address to listen on, host:port"`
 	// MaxBodyBytes caps a request body, >= 1; default 20 MiB.
 	MaxBodyBytes int64 `yaml:"max_body_bytes" help:"largest request body in bytes"`
-	// MaxPixels refuses images with more pixels, >= 1; default 50,000,000.
+	// MaxPixels refuses images with more pixels, >= 1; default
+	// preprocess.DefaultMaxPixels (89,478,485), as predict.max_pixels.
 	MaxPixels int64 `yaml:"max_pixels" help:"largest image accepted, in pixels"`
 	// ReadTimeout is http.Server.ReadTimeout, >= 0 (0 = none); default 30s.
 	ReadTimeout time.Duration `yaml:"read_timeout" help:"HTTP read timeout (0 = none)"`
@@ -175,13 +181,13 @@ func DefaultPredict() *Predict {
 		Thresholds: Thresholds{Strategy: ThresholdStrategy{Kind: StrategyF1}},
 		Predict: Prediction{
 			BatchSize:  32,
-			Extensions: []string{".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp"},
-			MaxPixels:  50_000_000,
+			Extensions: slices.Clone(preprocess.Extensions),
+			MaxPixels:  preprocess.DefaultMaxPixels,
 		},
 		Server: Server{
 			Listen:          "127.0.0.1:8080",
 			MaxBodyBytes:    20 << 20,
-			MaxPixels:       50_000_000,
+			MaxPixels:       preprocess.DefaultMaxPixels,
 			ReadTimeout:     30 * time.Second,
 			WriteTimeout:    30 * time.Second,
 			RequestTimeout:  10 * time.Second,

@@ -188,10 +188,9 @@ func (p *Predictor) limits(maxPixels int64) preprocess.DecodeOptions {
 	if maxPixels == 0 {
 		maxPixels = p.maxPixels
 	}
-	return preprocess.DecodeOptions{
-		Limits:          preprocess.Limits{MaxPixels: maxPixels},
-		EXIFOrientation: p.m.pre.EXIFOrientation,
-	}
+	o := p.pre.DecodeOptions() // orientation, colour, shrink-on-load
+	o.Limits = preprocess.Limits{MaxPixels: maxPixels}
+	return o
 }
 
 // checkDst reports a destination that cannot hold one image.
@@ -202,9 +201,10 @@ func (p *Predictor) checkDst(dst []float32) error {
 	return nil
 }
 
-// Preprocess decodes the encoded image data (JPEG, PNG, GIF, BMP, WebP or
-// TIFF) and writes it into dst as the model's [3,H,W] input; dst must hold
-// exactly InputLen values, typically one slot of a batch buffer. Images
+// Preprocess decodes the encoded image data (any format preprocess.Decode
+// reads: JPEG, PNG, GIF, WebP, HEIC/AVIF, TIFF, BMP; a JPEG shrunk on load
+// to the model's resize size) and writes it into dst as the model's [3,H,W]
+// input; dst must hold exactly InputLen values, typically one slot of a batch buffer. Images
 // with more than maxPixels pixels are refused from their header before
 // decoding; maxPixels 0 means Options.MaxPixels, negative means no limit.
 // Errors caused by the data wrap ErrImage.
@@ -233,21 +233,13 @@ func (p *Predictor) PreprocessReader(dst []float32, r io.Reader, maxPixels, maxB
 	if err := p.checkDst(dst); err != nil {
 		return err
 	}
-	if maxBytes == 0 {
-		maxBytes = preprocess.DefaultMaxBytes
-	}
-	var data []byte
-	var err error
-	if maxBytes < 0 {
-		data, err = io.ReadAll(r)
-	} else {
-		data, err = io.ReadAll(io.LimitReader(r, maxBytes+1))
+	data, err := preprocess.ReadAll(r, preprocess.Limits{MaxBytes: maxBytes})
+	var le *preprocess.LimitError
+	if errors.As(err, &le) {
+		return fmt.Errorf("%w: %w", ErrImage, err)
 	}
 	if err != nil {
-		return fmt.Errorf("reading image: %w", err)
-	}
-	if maxBytes >= 0 && int64(len(data)) > maxBytes {
-		return fmt.Errorf("%w: %w", ErrImage, &preprocess.LimitError{What: "bytes", Got: int64(len(data)), Limit: maxBytes})
+		return err
 	}
 	return p.Preprocess(dst, data, maxPixels)
 }

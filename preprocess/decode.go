@@ -1,7 +1,6 @@
 package preprocess
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"image"
@@ -9,15 +8,7 @@ import (
 	"io"
 	"os"
 
-	// Formats every tagnet binary reads; registered here so that the
-	// trainer and the predictor accept exactly the same files.
-	_ "image/gif"
-	_ "image/jpeg"
-	_ "image/png"
-
-	_ "golang.org/x/image/bmp"
-	_ "golang.org/x/image/tiff"
-	_ "golang.org/x/image/webp"
+	"github.com/tagnet/tagnet/preprocess/vips"
 )
 
 // Default decoding limits; see [Limits].
@@ -90,50 +81,151 @@ func (m *RGB) valid() error {
 	return nil
 }
 
+// ErrFormat is wrapped by the error for data that is not an image in a
+// format tagnet reads (see [Extensions]).
+var ErrFormat = vips.ErrFormat
+
+// Extensions are the file name extensions of the formats [Decode] reads,
+// lower case with their dot: what tagnet-predict walks for by default and
+// what its service accepts. One list for every command.
+var Extensions = []string{
+	".jpg", ".jpeg", ".jpe", ".jfif", // JPEG
+	".png",
+	".gif",
+	".webp",
+	".heic", ".heif", ".avif", // HEIF containers (HEVC or AV1)
+	".tif", ".tiff",
+	".bmp", ".dib",
+}
+
+// Colour names how decoding treats colour profiles; a model records it in
+// its preprocessing [Spec] so that training and serving agree.
+type Colour string
+
+const (
+	// ColourSRGB converts images with an embedded ICC profile (Adobe RGB,
+	// Display P3, ProPhoto, a camera's CMYK) to sRGB values. tagnet's own
+	// models are trained this way.
+	ColourSRGB Colour = "srgb"
+	// ColourAsIs, which the empty string also selects, uses the stored
+	// values and ignores embedded profiles, as Pillow's Image.open does
+	// (and so torchvision and fastai): for models trained elsewhere. CMYK
+	// is still converted to RGB, through its profile.
+	ColourAsIs Colour = "as-is"
+)
+
 // DecodeOptions control [Decode].
 type DecodeOptions struct {
 	Limits
-	// EXIFOrientation turns JPEG images upright by their EXIF Orientation
-	// tag (see [Spec.EXIFOrientation]).
+	// EXIFOrientation turns images upright by their EXIF Orientation tag,
+	// whatever the container (JPEG, PNG eXIf, WebP, HEIF, TIFF).
 	EXIFOrientation bool
+	// Colour says whether embedded ICC profiles are applied.
+	Colour Colour
+	// Draft, when set, lets a JPEG be decoded at a reduced DCT scale
+	// (shrink-on-load). It is called with the upright size of the image in
+	// pixels and returns the size the caller will resize it to; Decode
+	// then applies Pillow's Image.draft rule (see [DraftScale]) to that
+	// size. Nil decodes at full size.
+	Draft func(width, height int) (needW, needH int)
 }
 
-// Decode decodes a JPEG, PNG, GIF (first frame), WebP, BMP or TIFF image.
-// It reads the header first and refuses images over opt's pixel limit with
-// a [*LimitError] before decoding. An unknown format gives an error wrapping
-// image.ErrFormat. JPEG colour is reconstructed as libjpeg-turbo does it
-// (see fromYCbCr), so a JPEG decodes to the pixels Pillow would give, up to
-// rare one-to-three-level differences of the inverse DCT.
+// DraftScale returns the DCT scale denominator — 8, 4, 2 or 1 — that
+// Pillow's JpegImageFile.draft("RGB", (needW, needH)) picks for a w×h
+// JPEG: the largest s with s ≤ min(w div needW, h div needH). The image is
+// then decoded at ceil(w/s)×ceil(h/s) pixels, at least needW×needH, so
+// the resize that follows only ever shrinks it. Non-positive needs give 1.
+func DraftScale(w, h, needW, needH int) int {
+	if needW <= 0 || needH <= 0 {
+		return 1
+	}
+	scale := min(w/needW, h/needH)
+	for _, s := range []int{8, 4, 2} {
+		if scale >= s {
+			return s
+		}
+	}
+	return 1
+}
+
+// Config is what an image's header says, read without decoding pixels.
+type Config struct {
+	// Width and Height are the stored size of the first page or frame in
+	// pixels (before EXIF orientation).
+	Width, Height int
+	// Format names the container: "jpeg", "png", "gif", "webp", "heif",
+	// "tiff" or "bmp".
+	Format string
+}
+
+// DecodeConfig reads the header of the encoded image in data, as [Decode]
+// does before decoding: an unknown format gives an error wrapping
+// [ErrFormat], an image over lim's pixel limit a [*LimitError].
+func DecodeConfig(data []byte, lim Limits) (Config, error) {
+	h, err := header(data, lim)
+	return Config{Width: h.Width, Height: h.Height, Format: string(h.Format)}, err
+}
+
+// header reads data's header and applies lim's pixel limit.
+func header(data []byte, lim Limits) (vips.Header, error) {
+	h, err := vips.ReadHeader(data)
+	if err != nil {
+		return h, fmt.Errorf("reading image header: %w", err)
+	}
+	if h.Width <= 0 || h.Height <= 0 {
+		return h, fmt.Errorf("%s image has no pixels (%dx%d)", h.Format, h.Width, h.Height)
+	}
+	if limit, n := lim.maxPixels(), int64(h.Width)*int64(h.Height); limit >= 0 && n > limit {
+		return h, &LimitError{What: "pixels", Got: n, Limit: limit}
+	}
+	return h, nil
+}
+
+// Decode decodes the first page or frame of a JPEG (baseline, progressive,
+// arithmetic-coded, CMYK/YCCK), PNG (any depth, grey, palette, alpha,
+// interlaced), GIF (composited on its logical screen), WebP (lossy,
+// lossless, alpha, animated), HEIC/HEIF/AVIF, TIFF or BMP (incl. RLE)
+// image through libvips (package vips). It reads the header first and
+// refuses an image over opt's pixel limit with a [*LimitError] before
+// decoding. Data of another format gives an error wrapping [ErrFormat];
+// truncated or corrupt data is an error, never a partly grey image.
+//
+// 16-bit samples are scaled to 8 bits, grey is replicated, alpha is
+// dropped keeping the stored colour (Pillow's convert("RGB")).
 func Decode(data []byte, opt DecodeOptions) (*RGB, error) {
-	cfg, format, err := image.DecodeConfig(bytes.NewReader(data))
+	h, err := header(data, opt.Limits)
 	if err != nil {
-		return nil, fmt.Errorf("reading image header: %w", err)
+		return nil, err
 	}
-	if cfg.Width <= 0 || cfg.Height <= 0 {
-		return nil, fmt.Errorf("%s image has no pixels (%dx%d)", format, cfg.Width, cfg.Height)
+	vo := vips.Options{
+		AutoRotate: opt.EXIFOrientation,
+		ToSRGB:     opt.Colour == ColourSRGB,
+		FailOn:     vips.FailOnError,
 	}
-	if limit, n := opt.maxPixels(), int64(cfg.Width)*int64(cfg.Height); limit >= 0 && n > limit {
-		return nil, &LimitError{What: "pixels", Got: n, Limit: limit}
+	if opt.Draft != nil && h.Format == vips.JPEG {
+		// The need is for the upright image; the DCT scales stored axes.
+		w, ht := h.Width, h.Height
+		swap := opt.EXIFOrientation && h.Orientation >= 5
+		if swap {
+			w, ht = ht, w
+		}
+		nw, nh := opt.Draft(w, ht)
+		if swap {
+			nw, nh = nh, nw
+		}
+		vo.Shrink = DraftScale(h.Width, h.Height, nw, nh)
 	}
-	img, _, err := image.Decode(bytes.NewReader(data))
+	m, err := vips.Decode(data, h, vo)
 	if err != nil {
-		return nil, fmt.Errorf("decoding %s image: %w", format, err)
+		return nil, fmt.Errorf("decoding %s image: %w", h.Format, err)
 	}
-	if b := img.Bounds(); b.Dx() != cfg.Width || b.Dy() != cfg.Height {
-		return nil, fmt.Errorf("decoding %s image: header says %dx%d, data %dx%d",
-			format, cfg.Width, cfg.Height, b.Dx(), b.Dy())
-	}
-	m := FromImage(img)
-	if opt.EXIFOrientation && format == "jpeg" {
-		m = orient(m, jpegOrientation(data))
-	}
-	return m, nil
+	return &RGB{Width: m.Width, Height: m.Height, Pix: m.Pix}, nil
 }
 
 // DecodeReader reads at most opt.MaxBytes from r and decodes them as
 // [Decode] does.
 func DecodeReader(r io.Reader, opt DecodeOptions) (*RGB, error) {
-	data, err := readLimited(r, opt.maxBytes())
+	data, err := ReadAll(r, opt.Limits)
 	if err != nil {
 		return nil, err
 	}
@@ -155,7 +247,10 @@ func DecodeFile(path string, opt DecodeOptions) (*RGB, error) {
 	return m, nil
 }
 
-func readLimited(r io.Reader, limit int64) ([]byte, error) {
+// ReadAll reads an encoded image from r, refusing more than lim.MaxBytes
+// with a [*LimitError].
+func ReadAll(r io.Reader, lim Limits) ([]byte, error) {
+	limit := lim.maxBytes()
 	if limit < 0 {
 		data, err := io.ReadAll(r)
 		if err != nil {
@@ -173,19 +268,16 @@ func readLimited(r io.Reader, limit int64) ([]byte, error) {
 	return data, nil
 }
 
-// FromImage converts any image to [RGB], dropping alpha (the stored,
-// non-premultiplied colour is kept) and replicating grey. Common decoder
-// outputs (YCbCr, grey, RGBA, NRGBA, paletted) take fast paths.
+// FromImage converts an image made in Go (image.Image) to [RGB], dropping
+// alpha (the stored, non-premultiplied colour is kept) and replicating
+// grey; grey, RGBA, NRGBA and paletted images take fast paths. Files are
+// decoded with [Decode], not through Go's image decoders.
 func FromImage(img image.Image) *RGB {
 	b := img.Bounds()
 	w, h := b.Dx(), b.Dy()
 	m := NewRGB(w, h)
 	pix := m.Pix
 	switch src := img.(type) {
-	case *image.YCbCr:
-		fromYCbCr(pix, src)
-	case *image.NYCbCrA:
-		fromYCbCr(pix, &src.YCbCr)
 	case *image.Gray:
 		for y := range h {
 			o := src.PixOffset(b.Min.X, b.Min.Y+y)

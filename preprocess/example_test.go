@@ -62,6 +62,6 @@ func ExampleSpec() {
 	}
 	fmt.Println(s.Validate())
 	// Output:
-	// {"width":128,"height":128,"resize_mode":"squish","resize_width":152,"resize_height":152,"interpolation":"bilinear","mean":[0.485,0.456,0.406],"std":[0.229,0.224,0.225],"channel_order":"rgb","exif_orientation":true}
+	// {"width":128,"height":128,"resize_mode":"squish","resize_width":152,"resize_height":152,"interpolation":"bilinear","mean":[0.485,0.456,0.406],"std":[0.229,0.224,0.225],"channel_order":"rgb","exif_orientation":true,"colour":"srgb"}
 	// <nil>
 }

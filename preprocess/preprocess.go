@@ -3,6 +3,7 @@ package preprocess
 import (
 	"fmt"
 	"image"
+	"math"
 )
 
 // Preprocessor applies one [Spec]. It is immutable and safe for concurrent
@@ -42,16 +43,44 @@ func (p *Preprocessor) InputLen() int { return p.spec.InputLen() }
 // Decode decodes an encoded image within p's limits, applying EXIF
 // orientation when the spec asks for it. See [Decode].
 func (p *Preprocessor) Decode(data []byte) (*RGB, error) {
-	return Decode(data, p.decodeOptions())
+	return Decode(data, p.DecodeOptions())
 }
 
 // DecodeFile decodes the image file at path as [Preprocessor.Decode] does.
 func (p *Preprocessor) DecodeFile(path string) (*RGB, error) {
-	return DecodeFile(path, p.decodeOptions())
+	return DecodeFile(path, p.DecodeOptions())
 }
 
-func (p *Preprocessor) decodeOptions() DecodeOptions {
-	return DecodeOptions{Limits: p.limits, EXIFOrientation: p.spec.EXIFOrientation}
+// DecodeOptions returns the options p decodes with: its limits, its spec's
+// orientation and colour handling, and shrink-on-load to the size the spec
+// resizes to (see [DraftScale]). Callers may change the Limits field.
+func (p *Preprocessor) DecodeOptions() DecodeOptions {
+	return DecodeOptions{
+		Limits:          p.limits,
+		EXIFOrientation: p.spec.EXIFOrientation,
+		Colour:          p.spec.Colour,
+		Draft:           p.spec.resizedSize,
+	}
+}
+
+// CropDecodeOptions are p's decode options for images that will be cut by
+// random crops covering at least minScale of their area (the training-time
+// RandomResizedCrop): a JPEG is reduced on load only as far
+// as keeps its shorter side at least Width/√minScale (and Height/√minScale)
+// pixels, so that the smallest crop is still resized down, never up, to
+// the input size. minScale must be in (0,1].
+func (p *Preprocessor) CropDecodeOptions(minScale float64) DecodeOptions {
+	o := p.DecodeOptions()
+	side := float64(max(p.spec.Width, p.spec.Height)) / math.Sqrt(minScale)
+	need := int(math.Ceil(side))
+	o.Draft = func(w, h int) (int, int) {
+		// The shorter side must reach need; the longer follows the aspect.
+		if w <= h {
+			return need, int(math.Ceil(float64(need) * float64(h) / float64(w)))
+		}
+		return int(math.Ceil(float64(need) * float64(w) / float64(h))), need
+	}
+	return o
 }
 
 // Into resizes img as the spec says, centre-crops it to Width×Height,

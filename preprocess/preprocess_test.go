@@ -260,7 +260,7 @@ func TestFileBytesAndBatch(t *testing.T) {
 	if !slices.Equal(batch[:n], run(t, p, img)) {
 		t.Error("File differs from DecodeFile + Into")
 	}
-	if !slices.Equal(batch[n:], run(t, p, decodeTestdata(t, "jpeg-444.jpg", DecodeOptions{}))) {
+	if !slices.Equal(batch[n:], run(t, p, decodeTestdata(t, "jpeg-444.jpg", p.DecodeOptions()))) {
 		t.Error("Bytes differs from Decode + Into")
 	}
 	bad := filepath.Join(t.TempDir(), "notes.jpg")

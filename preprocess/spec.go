@@ -117,6 +117,11 @@ type Spec struct {
 	// their EXIF Orientation tag before anything else. False (Pillow's and
 	// fastai's behaviour) uses the pixels as stored.
 	EXIFOrientation bool `json:"exif_orientation"`
+
+	// Colour says how embedded ICC profiles are treated: ColourSRGB
+	// converts to sRGB, ColourAsIs (or empty, and omitted from JSON, as in
+	// models written before the key existed) keeps the stored values.
+	Colour Colour `json:"colour,omitempty"`
 }
 
 // ImageNet channel statistics on [0,1]-scaled RGB values, as torchvision and
@@ -129,7 +134,7 @@ var (
 // Default returns tagnet's preprocessing for a square input of size pixels:
 // fastai's validation transform (squish to size + ceil(size·0.14/8)·8, then
 // centre-crop to size; 128 → 152 → 128), bilinear, ImageNet normalisation,
-// RGB planes, with EXIF orientation applied. It returns an invalid Spec when
+// RGB planes, with EXIF orientation applied and colour converted to sRGB. It returns an invalid Spec when
 // size is not positive.
 func Default(size int) Spec {
 	extra := 0
@@ -147,13 +152,15 @@ func Default(size int) Spec {
 		Std:             imageNetStd,
 		ChannelOrder:    OrderRGB,
 		EXIFOrientation: true,
+		Colour:          ColourSRGB,
 	}
 }
 
 // Torchvision returns torchvision's classic evaluation transform for a
 // square input of size pixels: scale the shorter side to resize, centre-crop
-// to size, bilinear, ImageNet normalisation, RGB planes, EXIF ignored
-// (Resize(256), CenterCrop(224) for the ImageNet models).
+// to size, bilinear, ImageNet normalisation, RGB planes, EXIF orientation
+// and colour profiles ignored as Pillow does (Resize(256), CenterCrop(224)
+// for the ImageNet models).
 func Torchvision(size, resize int) Spec {
 	return Spec{
 		Width:         size,
@@ -164,6 +171,7 @@ func Torchvision(size, resize int) Spec {
 		Mean:          imageNetMean,
 		Std:           imageNetStd,
 		ChannelOrder:  OrderRGB,
+		Colour:        ColourAsIs,
 	}
 }
 
@@ -215,6 +223,11 @@ func (s Spec) Validate() error {
 	case OrderRGB, OrderBGR:
 	default:
 		return bad("unknown channel_order %q (want %q or %q)", s.ChannelOrder, OrderRGB, OrderBGR)
+	}
+	switch s.Colour {
+	case "", ColourSRGB, ColourAsIs:
+	default:
+		return bad("unknown colour %q (want %q, %q or empty for %q)", s.Colour, ColourSRGB, ColourAsIs, ColourAsIs)
 	}
 	for c := range 3 {
 		m, sd := float64(s.Mean[c]), float64(s.Std[c])

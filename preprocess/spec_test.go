@@ -100,13 +100,13 @@ func TestSpecJSON(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, k := range []string{"width", "height", "resize_mode", "resize_width", "resize_height",
-		"interpolation", "mean", "std", "channel_order", "exif_orientation"} {
+		"interpolation", "mean", "std", "channel_order", "exif_orientation", "colour"} {
 		if _, ok := fields[k]; !ok {
 			t.Errorf("JSON %s lacks %q", data, k)
 		}
 	}
-	if len(fields) != 10 {
-		t.Errorf("JSON %s has %d fields, want 10", data, len(fields))
+	if len(fields) != 11 {
+		t.Errorf("JSON %s has %d fields, want 11", data, len(fields))
 	}
 	var back Spec
 	if err := json.Unmarshal(data, &back); err != nil {

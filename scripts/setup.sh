@@ -2,7 +2,7 @@
 # setup.sh installs what tagnet needs that Go modules do not bring, and checks
 # what it installs. It is idempotent: a second run only verifies.
 #
-#   scripts/setup.sh            ONNX Runtime, OpenBLAS, test photos
+#   scripts/setup.sh            ONNX Runtime, OpenBLAS, libvips, test photos
 #   scripts/setup.sh --cuda     also the CUDA 13 provider libraries (≈180 MB)
 #   scripts/setup.sh --fashion-mnist   also Debian's Fashion-MNIST IDX files
 #   scripts/setup.sh --node-peer       also onnxruntime-node (the benchmarks' peer)
@@ -197,7 +197,7 @@ install_node_peer() {
   say "onnxruntime-node $ort_version installed in $dest"
 }
 
-apt_install libopenblas-dev pkg-config
+apt_install libopenblas-dev libdnnl-dev libvips-dev pkg-config
 install_ort
 install_photos
 install_fixtures

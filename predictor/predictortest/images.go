@@ -2,6 +2,7 @@ package predictortest
 
 import (
 	"bytes"
+	"compress/zlib"
 	"encoding/binary"
 	"fmt"
 	"hash/crc32"
@@ -13,20 +14,30 @@ import (
 	"path/filepath"
 )
 
-// PNGHeader returns a PNG signature and an IHDR chunk (with a valid CRC)
-// claiming a w×h RGB image, and no pixel data: a decoder that reads the
-// header first sees the size without decoding anything.
+// PNGHeader returns a well-formed PNG whose header claims a w×h RGB image
+// while its compressed data holds only one row: a decoder that reads the
+// header first sees the size without decoding anything, and one that
+// decodes it fails on the missing rows.
 func PNGHeader(w, h uint32) []byte {
 	var b bytes.Buffer
 	b.WriteString("\x89PNG\r\n\x1a\n")
+	chunk := func(kind string, data []byte) {
+		c := append([]byte(kind), data...)
+		_ = binary.Write(&b, binary.BigEndian, uint32(len(data)))
+		b.Write(c)
+		_ = binary.Write(&b, binary.BigEndian, crc32.ChecksumIEEE(c))
+	}
 	ihdr := make([]byte, 13)
 	binary.BigEndian.PutUint32(ihdr[0:], w)
 	binary.BigEndian.PutUint32(ihdr[4:], h)
 	ihdr[8], ihdr[9] = 8, 2 // 8-bit RGB
-	chunk := append([]byte("IHDR"), ihdr...)
-	_ = binary.Write(&b, binary.BigEndian, uint32(len(ihdr)))
-	b.Write(chunk)
-	_ = binary.Write(&b, binary.BigEndian, crc32.ChecksumIEEE(chunk))
+	chunk("IHDR", ihdr)
+	var z bytes.Buffer
+	zw := zlib.NewWriter(&z)
+	_, _ = zw.Write(make([]byte, 1+3*min(int(w), 1<<16))) // one row (or its start)
+	_ = zw.Close()
+	chunk("IDAT", z.Bytes())
+	chunk("IEND", nil)
 	return b.Bytes()
 }
 

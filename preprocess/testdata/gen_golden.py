@@ -12,6 +12,8 @@ tagnet's preprocessing against Pillow (and so against fastai/torchvision).
 """
 import json
 import math
+import os
+import subprocess
 import sys
 
 import numpy as np
@@ -41,14 +43,16 @@ def main(photo):
 
     cases = []
 
-    def full_case(name, source, width, height, mode, rw, rh, interp):
-        img = Image.open(source).convert("RGB")
-        if mode == "squish":
-            size = (rw, rh)
-        else:  # shorter_side, torchvision's arithmetic
-            w, h = img.size
-            s = rw
-            size = (s, int(s * h / w)) if w <= h else (int(s * w / h), s)
+    def shorter(img_size, s):  # torchvision's Resize(int) arithmetic
+        w, h = img_size
+        return (s, int(s * h / w)) if w <= h else (int(s * w / h), s)
+
+    def full_case(name, source, width, height, mode, rw, rh, interp, draft=False):
+        img = Image.open(source)
+        if draft:  # shrink-on-load: JPEG decoded at the DCT scale Pillow picks
+            img.draft("RGB", (rw, rh) if mode == "squish" else shorter(img.size, rw))
+        img = img.convert("RGB")
+        size = (rw, rh) if mode == "squish" else shorter(img.size, rw)
         res = img.resize(size, interp)
         left, top = (size[0] - width) // 2, (size[1] - height) // 2
         res.crop((left, top, left + width, top + height)).save(name + ".png")
@@ -58,7 +62,10 @@ def main(photo):
             spec.update(resize_width=rw, resize_height=rh)
         else:
             spec.update(resize_shorter=rw)
-        cases.append({"name": name, "source": source, "spec": spec})
+        case = {"name": name, "source": source, "spec": spec}
+        if draft:
+            case["draft"] = True
+        cases.append(case)
 
     def region_case(name, box, width, height, interp):
         img = Image.open("dog.png").convert("RGB")
@@ -73,6 +80,12 @@ def main(photo):
     full_case("golden-squish-nonsquare", "dog.png", 96, 48, "squish", 100, 60, BILINEAR)
     full_case("golden-shorter-bicubic", "dog.png", 80, 80, "shorter_side", 96, 0, BICUBIC)
     full_case("golden-jpeg-fastai-valid-128", "dog.jpg", 128, 128, "squish", 128 + xtra, 128 + xtra, BILINEAR)
+    # Shrink-on-load (Image.draft) on a whole 768x576 photograph.
+    Image.open(photo).convert("RGB").save("draft.jpg", quality=90, subsampling=2)
+    full_case("golden-draft-fastai-valid-128", "draft.jpg", 128, 128, "squish", 152, 152, BILINEAR, draft=True)  # 1/2
+    full_case("golden-draft-fastai-valid-64", "draft.jpg", 64, 64, "squish", 72, 72, BILINEAR, draft=True)  # 1/8
+    full_case("golden-draft-torchvision-224", "draft.jpg", 224, 224, "shorter_side", 256, 0, BILINEAR, draft=True)  # 1/2
+    full_case("golden-draft-torchvision-112", "draft.jpg", 112, 112, "shorter_side", 128, 0, BICUBIC, draft=True)  # 1/4
     region_case("golden-region-bilinear", (30, 20, 150, 110), 64, 64, BILINEAR)
     region_case("golden-region-upscale", (10, 10, 40, 30), 64, 64, BILINEAR)
     region_case("golden-region-bicubic-upscale", (50, 40, 90, 70), 96, 96, BICUBIC)
@@ -118,5 +131,43 @@ def main(photo):
         assert back.shape == up.shape and np.abs(back - up).max() < 12, (o, np.abs(back - up).max())
 
 
+def formats(src):
+    """Files in the formats phones and cameras write, each beside Pillow's
+    convert("RGB") of it (HEIC and AVIF, which Pillow 9.4 cannot read, are
+    compared with the lossless picture they were encoded from)."""
+    img = Image.open(src).convert("RGB")
+    rgba = Image.open("format-alpha.png")
+
+    def pillow_ref(name):
+        Image.open(name).convert("RGB").save(name.replace(".", "-") + "-pillow.png")
+
+    img.save("format-tmp.png")
+    subprocess.run(["heif-enc", "-q", "95", "-o", "format.heic", "format-tmp.png"], check=True)
+    subprocess.run(["heif-enc", "-A", "-q", "95", "-o", "format.avif", "format-tmp.png"], check=True)
+    # An animated WebP (two frames): tagnet reads the first.
+    img.transpose(Image.Transpose.FLIP_LEFT_RIGHT).save("format-tmp2.png")
+    subprocess.run(["img2webp", "-lossless", "format-tmp.png", "-lossy", "format-tmp2.png",
+                    "-o", "format-animated.webp"], check=True, capture_output=True)
+    pillow_ref("format-animated.webp")
+    # Lossy WebP with an alpha channel.
+    subprocess.run(["cwebp", "-quiet", "-q", "90", "-exact", "format-alpha.png", "-o", "format-lossy-alpha.webp"], check=True)
+    pillow_ref("format-lossy-alpha.webp")
+    # Interlaced (Adam7) and 16-bit PNG, written by libvips.
+    subprocess.run(["vips", "pngsave", "format-tmp.png", "format-interlaced.png", "--interlace"], check=True)
+    pillow_ref("format-interlaced.png")
+    subprocess.run(["vips", "colourspace", "format-tmp.png", "format-16bit.png", "rgb16"], check=True)
+    pillow_ref("format-16bit.png")
+    img.quantize(64).save("format-palette.png")
+    pillow_ref("format-palette.png")
+    # A CMYK JPEG with Adobe's APP14 marker (inverted CMYK), as Photoshop writes.
+    img.convert("CMYK").save("format-cmyk-adobe.jpg", quality=95)
+    pillow_ref("format-cmyk-adobe.jpg")
+    for f in ["format-tmp.png", "format-tmp2.png"]:
+        os.remove(f)
+
+
 if __name__ == "__main__":
+    if sys.argv[1:2] == ["--formats"]:
+        formats("dog.png")
+        sys.exit(0)
     main(sys.argv[1])

@@ -101,6 +101,18 @@ func NewAugmenter(pre *preprocess.Preprocessor, opt AugmentOptions) (*Augmenter,
 	return a, nil
 }
 
+// DecodeOptions returns how an image is decoded for a's training (train)
+// or validation transform. Validation decodes exactly as the predictor
+// does; random crops decode a JPEG reduced on load only as far as keeps
+// the smallest crop at least the input size (see
+// preprocess.Preprocessor.CropDecodeOptions).
+func (a *Augmenter) DecodeOptions(train bool) preprocess.DecodeOptions {
+	if train && a.opt.Mode != AugmentNone {
+		return a.pre.CropDecodeOptions(a.opt.MinScale)
+	}
+	return a.pre.DecodeOptions()
+}
+
 // Preprocessor returns the preprocessor a applies.
 func (a *Augmenter) Preprocessor() *preprocess.Preprocessor { return a.pre }
 

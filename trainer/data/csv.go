@@ -4,7 +4,6 @@ import (
 	"encoding/csv"
 	"errors"
 	"fmt"
-	"image"
 	"io"
 	"os"
 	"path/filepath"
@@ -434,18 +433,16 @@ func checkRows(rows []*row, opt CSVOptions) {
 }
 
 // checkImages reads the header of each usable row's image, in parallel, and
-// marks the rows whose image is missing, unreadable or too large.
+// marks the rows whose image is missing, unreadable, of a format tagnet
+// does not read, or over the pixel limit (the predictor's: the same
+// preprocess default unless limits says otherwise).
 func checkImages(rows []*row, limits preprocess.Limits) {
-	maxPixels := limits.MaxPixels
-	if maxPixels == 0 {
-		maxPixels = preprocess.DefaultMaxPixels
-	}
 	todo := make(chan *row)
 	var wg sync.WaitGroup
 	for range runtime.GOMAXPROCS(0) {
 		wg.Go(func() {
 			for r := range todo {
-				r.bad = checkImage(r.path, maxPixels)
+				r.bad = checkImage(r.path, limits)
 			}
 		})
 	}
@@ -459,27 +456,33 @@ func checkImages(rows []*row, limits preprocess.Limits) {
 }
 
 // checkImage returns what is wrong with the image at path, or "".
-func checkImage(path string, maxPixels int64) string {
-	f, err := os.Open(path)
+func checkImage(path string, limits preprocess.Limits) string {
+	st, err := os.Stat(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return fmt.Sprintf("image %s not found", path)
 	}
 	if err != nil {
 		return fmt.Sprintf("cannot open image: %v", err)
 	}
-	defer f.Close()
-	if st, err := f.Stat(); err == nil && st.IsDir() {
+	if st.IsDir() {
 		return fmt.Sprintf("%s is a folder, not an image", path)
 	}
-	cfg, format, err := image.DecodeConfig(f)
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Sprintf("cannot open image: %v", err)
+	}
+	defer f.Close()
+	data, err := preprocess.ReadAll(f, limits)
+	if err != nil {
+		return fmt.Sprintf("image %s: %v", path, err)
+	}
+	cfg, err := preprocess.DecodeConfig(data, limits)
+	var le *preprocess.LimitError
+	if errors.As(err, &le) {
+		return fmt.Sprintf("image %s has %dx%d pixels, over the limit of %d", path, cfg.Width, cfg.Height, le.Limit)
+	}
 	if err != nil {
 		return fmt.Sprintf("cannot decode image header of %s: %v", path, err)
-	}
-	if cfg.Width <= 0 || cfg.Height <= 0 {
-		return fmt.Sprintf("%s image %s has no pixels (%dx%d)", format, path, cfg.Width, cfg.Height)
-	}
-	if n := int64(cfg.Width) * int64(cfg.Height); maxPixels >= 0 && n > maxPixels {
-		return fmt.Sprintf("image %s has %dx%d pixels, over the limit of %d", path, cfg.Width, cfg.Height, maxPixels)
 	}
 	return ""
 }

@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 
 	"go.uber.org/zap"
+
+	"github.com/tagnet/tagnet/preprocess"
 )
 
 // DefaultBatchSize is the fastai book's batch size.
@@ -349,7 +351,7 @@ func (l *Loader) load(t task) {
 	}
 	b := t.p.b
 	dst := b.images[t.slot*l.inputLen : (t.slot+1)*l.inputLen]
-	img, err := l.aug.pre.DecodeFile(l.items[t.item].Path)
+	img, err := preprocess.DecodeFile(l.items[t.item].Path, l.aug.DecodeOptions(l.opt.Train))
 	if err == nil {
 		if l.opt.Train {
 			err = l.aug.Train(dst, img, ItemRand(l.opt.Seed, t.epoch, t.item))
