@@ -174,7 +174,7 @@ func load(path string, fs *pflag.FlagSet, cfg any, s, other *schema) (*origin, e
 			continue
 		}
 		if f.path && fromFile {
-			if p := dst.String(); p != "" && !filepath.IsAbs(p) {
+			if p := dst.String(); p != "" && !filepath.IsAbs(p) && (!f.name || IsWeightsFile(p)) {
 				dst.SetString(filepath.Join(filepath.Dir(path), p))
 			}
 		}

@@ -52,6 +52,7 @@ var badFiles = map[string][]string{
 	"bad-arch.train.bad.yaml":        {`:2: model.arch: "vgg16" is invalid: must be one of resnet18, resnet34, resnet50, resnet-tiny`},
 	"bad-size.train.bad.yaml":        {`:2: model.size: 8 is invalid: must be between 16 and 1024`},
 	"bad-width.train.bad.yaml":       {`:2: model.width: 0 is invalid: must be in (0, 4]`},
+	"bad-weights.train.bad.yaml":     {`:2: model.weights: "` + filepath.Join("testdata", "imagenet.h5") + `" is invalid: must be empty, a weights name`},
 	"bad-valid-pct.train.bad.yaml":   {`:2: data.valid_pct: 1 is invalid: must be in (0, 1)`},
 	"bad-on-bad-item.train.bad.yaml": {`:2: data.on_bad_item: "ignore" is invalid: must be one of skip, fail`},
 	"bad-csv-delim.train.bad.yaml":   {`:2: data.csv_delim: ";;" is invalid: must be a single character`},
@@ -180,6 +181,19 @@ func TestFullPredict(t *testing.T) {
 	}
 }
 
+// TestWeightsName: a weights name in a config file is kept as written, a
+// file path resolves against the file's folder.
+func TestWeightsName(t *testing.T) {
+	isolateEnv(t)
+	got, err := LoadTrain("testdata/weights-name.train.good.yaml", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Model.Weights != "IMAGENET1K_V1" {
+		t.Errorf("model.weights = %q, want IMAGENET1K_V1 as written", got.Model.Weights)
+	}
+}
+
 func TestFullTrain(t *testing.T) {
 	isolateEnv(t)
 	got, err := LoadTrain("testdata/full.train.good.yaml", nil)
@@ -194,7 +208,7 @@ func TestFullTrain(t *testing.T) {
 		},
 		Model: Architecture{
 			Arch: "resnet-tiny", Stem: "small", Width: 0.5, Head: "linear",
-			InitFrom: "start.onnx", Size: 64, ZeroInitResidual: true,
+			Weights: "start.pth", WeightsURL: "http://mirror.example/models", Size: 64, ZeroInitResidual: true,
 		},
 		Train: Training{
 			Schedule: "one_cycle", Epochs: 10, FreezeEpochs: 0, BatchSize: 16, LR: 1e-3, WD: 0, WDBNBias: true,

@@ -16,6 +16,7 @@ type field struct {
 	typ   reflect.Type // Go type of the field
 	help  string       // flag usage text
 	path  bool         // a file path, resolved against the config file's directory
+	name  bool         // with path: a value that is not a file (IsWeightsFile) is a name, kept as written
 }
 
 // kind classifies how a field's value is written and converted.
@@ -88,7 +89,8 @@ func schemaOf(t reflect.Type, binary string) *schema {
 				index: idx,
 				typ:   sf.Type,
 				help:  sf.Tag.Get("help"),
-				path:  sf.Tag.Get("config") == "path",
+				path:  sf.Tag.Get("config") == "path" || sf.Tag.Get("config") == "path,name",
+				name:  sf.Tag.Get("config") == "path,name",
 			})
 		}
 	}

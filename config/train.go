@@ -2,6 +2,7 @@ package config
 
 import (
 	"path/filepath"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -86,9 +87,20 @@ type Architecture struct {
 	// Head is the classifier head: "fastai" (the default: pooling,
 	// batch-norm, dropout and two linear layers) or "linear".
 	Head string `yaml:"head" help:"classifier head: fastai or linear"`
-	// InitFrom is an existing ONNX ResNet whose weights start the training;
-	// "" (the default) means random initialisation.
-	InitFrom string `yaml:"init_from" config:"path" help:"ONNX ResNet to start from (empty = random init)"`
+	// Weights are the pretrained weights training starts from, named as
+	// torchvision names them: "" (the default) is random initialisation;
+	// "IMAGENET1K_V1", "IMAGENET1K_V2" (resnet50) or "DEFAULT" are
+	// torchvision's published ImageNet weights for Arch, downloaded once
+	// into $TAGNET_CACHE_DIR (default os.UserCacheDir()/tagnet/weights)
+	// and verified; any value with a '.' or '/' is a file: a PyTorch state
+	// dict (.pth, .pt, .bin, .ckpt), a .safetensors file or an ONNX ResNet
+	// (.onnx). A relative file path in a config file resolves against the
+	// file's directory; a name is left as written.
+	Weights string `yaml:"weights" config:"path,name" help:"pretrained weights: IMAGENET1K_V1, IMAGENET1K_V2, DEFAULT, or a .pth/.safetensors/.onnx file (empty = random init)"`
+	// WeightsURL is the base URL named weights are downloaded from (a
+	// mirror); "" (the default) means torchvision's,
+	// https://download.pytorch.org/models.
+	WeightsURL string `yaml:"weights_url" help:"base URL of named weights (empty = https://download.pytorch.org/models)"`
 	// Size is the square input size in pixels, 16 to 1024; default 128.
 	Size int `yaml:"size" help:"square input size in pixels"`
 	// ZeroInitResidual starts the last batch-norm of each residual block at
@@ -283,7 +295,22 @@ func (a *Architecture) validate(c *checker) {
 	}
 	c.oneOf("model.head", a.Head, "fastai", "linear")
 	between(c, "model.size", a.Size, 16, 1024)
+	if IsWeightsFile(a.Weights) {
+		switch strings.ToLower(filepath.Ext(a.Weights)) {
+		case ".pth", ".pt", ".bin", ".ckpt", ".safetensors", ".onnx":
+		default:
+			c.fail("model.weights", a.Weights, "must be empty, a weights name (IMAGENET1K_V1, IMAGENET1K_V2, DEFAULT) or a .pth, .pt, .bin, .ckpt, .safetensors or .onnx file")
+		}
+	}
+	if a.WeightsURL != "" && !strings.HasPrefix(a.WeightsURL, "http://") && !strings.HasPrefix(a.WeightsURL, "https://") {
+		c.fail("model.weights_url", a.WeightsURL, "must be an http:// or https:// URL")
+	}
 }
+
+// IsWeightsFile reports whether a model.weights value names a file (it
+// holds a '.' or a path separator) rather than published weights
+// (IMAGENET1K_V1, DEFAULT) or nothing.
+func IsWeightsFile(v string) bool { return strings.ContainsAny(v, "./"+string(filepath.Separator)) }
 
 func (t *Training) validate(c *checker) {
 	c.oneOf("train.schedule", t.Schedule, "fine_tune", "one_cycle")

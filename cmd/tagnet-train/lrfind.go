@@ -27,7 +27,7 @@ func (a *app) lrFindCmd() *cobra.Command {
 				return err
 			}
 			log := a.log.With(zap.String("component", "lr-find"))
-			ds, g, w, err := prepare(cfg, cmd.ErrOrStderr(), log)
+			ds, g, w, err := prepare(cmd.Context(), cfg, cmd.ErrOrStderr(), log)
 			if err != nil {
 				return err
 			}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,12 +14,14 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"go.uber.org/zap"
+	"golang.org/x/term"
 
 	"github.com/tagnet/tagnet/config"
 	"github.com/tagnet/tagnet/models"
 	"github.com/tagnet/tagnet/preprocess"
 	"github.com/tagnet/tagnet/trainer/data"
 	"github.com/tagnet/tagnet/trainer/learn"
+	"github.com/tagnet/tagnet/trainer/weights"
 )
 
 // addTrainConfigFlags registers --config, one flag per config key, and the
@@ -115,9 +118,20 @@ func loadData(cfg *config.Train, labels []string, w io.Writer, log *zap.Logger) 
 	return ds, nil
 }
 
+// start is what training starts from: the initial weights and the input
+// normalisation they expect.
+type start struct {
+	weights models.Weights
+	// mean and std normalise the input (RGB, values in [0,1]); pretrained
+	// weights bring their own (ImageNet's for torchvision and timm).
+	mean, std [3]float32
+	// pretrained is true when model.weights gave the weights.
+	pretrained bool
+}
+
 // prepare loads the configured data set (reporting its problems on w) and
 // builds the architecture for its labels with the initial weights.
-func prepare(cfg *config.Train, w io.Writer, log *zap.Logger) (*data.Dataset, *models.Graph, models.Weights, error) {
+func prepare(ctx context.Context, cfg *config.Train, w io.Writer, log *zap.Logger) (*data.Dataset, *models.Graph, *start, error) {
 	ds, err := loadData(cfg, nil, w, log)
 	if err != nil {
 		return nil, nil, nil, err
@@ -126,11 +140,11 @@ func prepare(cfg *config.Train, w io.Writer, log *zap.Logger) (*data.Dataset, *m
 	if err != nil {
 		return nil, nil, nil, usageError{err}
 	}
-	weights, err := initialWeights(cfg, g, log)
+	st, err := initialWeights(ctx, cfg, g, log)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	return ds, g, weights, nil
+	return ds, g, st, nil
 }
 
 // specFor is the architecture the configuration asks for.
@@ -141,34 +155,49 @@ func specFor(cfg *config.Train, classes int) models.Spec {
 	}
 }
 
-// initialWeights are random (seeded), or imported from model.init_from.
-func initialWeights(cfg *config.Train, g *models.Graph, log *zap.Logger) (models.Weights, error) {
-	w := models.Init(g, models.InitOptions{Seed: uint64(cfg.Train.Seed), ZeroInitResidual: cfg.Model.ZeroInitResidual})
-	if cfg.Model.InitFrom == "" {
-		return w, nil
+// initialWeights are random (seeded), or, with model.weights, the
+// pretrained body (and head when it fits) over the random ones: fastai's
+// vision_learner, whose fresh head keeps its random initialisation.
+func initialWeights(ctx context.Context, cfg *config.Train, g *models.Graph, log *zap.Logger) (*start, error) {
+	def := preprocess.Default(cfg.Model.Size)
+	st := &start{
+		weights: models.Init(g, models.InitOptions{Seed: uint64(cfg.Train.Seed), ZeroInitResidual: cfg.Model.ZeroInitResidual}),
+		mean:    def.Mean, std: def.Std,
 	}
-	b, err := os.ReadFile(cfg.Model.InitFrom)
+	if cfg.Model.Weights == "" {
+		return st, nil
+	}
+	var progress io.Writer
+	if term.IsTerminal(int(os.Stderr.Fd())) {
+		progress = os.Stderr
+	}
+	l, err := weights.Load(ctx, cfg.Model.Weights, g, st.weights, weights.FetchOptions{BaseURL: cfg.Model.WeightsURL, Progress: progress})
 	if err != nil {
-		return nil, fmt.Errorf("model.init_from: %w", err)
+		if errors.Is(err, weights.ErrUnknownName) {
+			return nil, usageError{fmt.Errorf("model.weights: %w", err)}
+		}
+		return nil, fmt.Errorf("model.weights: %w", err)
 	}
-	f, err := models.ParseONNX(b)
-	if err != nil {
-		return nil, fmt.Errorf("model.init_from %s: %w", cfg.Model.InitFrom, err)
+	st.weights, st.mean, st.std, st.pretrained = l.Weights, l.Mean, l.Std, true
+	fields := []zap.Field{zap.String("weights", cfg.Model.Weights), zap.String("file", l.Path), zap.Int("tensors", l.Loaded),
+		zap.Bool("head", l.Head), zap.Float32s("mean", l.Mean[:]), zap.Float32s("std", l.Std[:])}
+	if l.Fetch != nil {
+		fields = append(fields, zap.Bool("downloaded", l.Fetch.Downloaded), zap.Bool("refetched_damaged_cache", l.Fetch.Refetched))
 	}
-	w, rep, err := models.Import(f, g, w)
-	if err != nil {
-		return nil, fmt.Errorf("model.init_from %s: %w", cfg.Model.InitFrom, err)
+	if l.FoldedBN > 0 {
+		fields = append(fields, zap.Int("folded_batchnorms", l.FoldedBN))
 	}
-	log.Info("imported weights", zap.String("from", cfg.Model.InitFrom), zap.Int("convolutions", rep.Convs),
-		zap.Int("folded_batchnorms", rep.FusedBN), zap.Bool("head", rep.Head))
-	return w, nil
+	log.Info("pretrained weights", fields...)
+	return st, nil
 }
 
-// preprocessing is the validation/serving preprocessing for the input
+// preprocessingFor is the validation/serving preprocessing for the input
 // size: fastai's squish-and-centre-crop, or (data.resize=squish) the whole
-// image squished to size.
-func preprocessing(size int, resize string) (preprocess.Spec, *preprocess.Preprocessor, error) {
+// image squished to size, normalised with mean and std (the initial
+// weights' statistics, which the exported model stores).
+func preprocessingFor(size int, resize string, mean, std [3]float32) (preprocess.Spec, *preprocess.Preprocessor, error) {
 	spec := preprocess.Default(size)
+	spec.Mean, spec.Std = mean, std
 	if resize == "squish" {
 		spec.ResizeWidth, spec.ResizeHeight = size, size
 	}
@@ -180,11 +209,12 @@ func preprocessing(size int, resize string) (preprocess.Spec, *preprocess.Prepro
 }
 
 // newLearner wires the data set, architecture and weights into a Learner.
-func newLearner(cfg *config.Train, ds *data.Dataset, g *models.Graph, w models.Weights, hooks learn.Hooks, log *zap.Logger) (*learn.Learner, preprocess.Spec, error) {
-	spec, pre, err := preprocessing(cfg.Model.Size, cfg.Data.Resize)
+func newLearner(cfg *config.Train, ds *data.Dataset, g *models.Graph, st *start, hooks learn.Hooks, log *zap.Logger) (*learn.Learner, preprocess.Spec, error) {
+	spec, pre, err := preprocessingFor(cfg.Model.Size, cfg.Data.Resize, st.mean, st.std)
 	if err != nil {
 		return nil, spec, err
 	}
+	w := st.weights
 	aug, err := data.NewAugmenter(pre, data.AugmentOptions{Mode: data.AugmentMode(cfg.Train.Aug), MinScale: cfg.Train.MinScale})
 	if err != nil {
 		return nil, spec, err

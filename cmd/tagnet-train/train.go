@@ -44,7 +44,7 @@ func (a *app) trainCmd() *cobra.Command {
 
 func (a *app) train(ctx context.Context, cfg *config.Train, out io.Writer) error {
 	log := a.log.With(zap.String("component", "train"))
-	ds, g, w, err := prepare(cfg, os.Stderr, log)
+	ds, g, w, err := prepare(ctx, cfg, os.Stderr, log)
 	if err != nil {
 		return err
 	}
