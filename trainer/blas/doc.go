@@ -1,11 +1,16 @@
-// Package blas is the training engine's only door to native code: the
-// single-precision matrix product (cblas_sgemm) of OpenBLAS, reached through
-// cgo, beside a pure-Go reference implementation of the same contract.
+// Package blas is the training engine's only door to native code: matrix
+// products from OpenBLAS (cblas_sgemm) and oneDNN (the matmul primitive, in
+// fp32 and in bf16 with fp32 accumulation), reached through cgo, beside
+// pure-Go reference implementations of the same contracts.
 //
 // In tagnet's flow it sits under trainer/nn: every convolution and linear
-// layer of the trainer ends in [Sgemm]. [RefSgemm] is the slow, obviously
-// correct twin used by the conformance tests (gonum's testblas pattern) and as
-// the fallback when the package is built without cgo.
+// layer of the trainer ends in one [Gemm] call — [Sgemm] in fp32, or
+// [MatMul] with [BF16] in bf16 mixed precision. [RefSgemm] and [RefMatMul]
+// are the slow, obviously correct twins used by the conformance tests
+// (gonum's testblas pattern) and as the fallback when the package is built
+// without cgo. [BF16Supported] says whether this CPU runs bf16 natively
+// (AVX512_BF16 or AMX, as oneDNN detects it); [DisableBF16] and the
+// environment variable TAGNET_NO_BF16 turn it off for tests.
 //
 // Matrices are row-major. All functions check their arguments and panic on a
 // shape mismatch: these are programmer errors, never input errors.

@@ -20,3 +20,15 @@ func Threads() int { return 1 }
 
 // Config says that OpenBLAS is not linked.
 func Config() string { return "pure Go reference (built without cgo)" }
+
+func cpuBF16() bool { return false }
+
+func matmul(prec Precision, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	if prec == BF16 && !BF16Supported() {
+		panic("blas: bf16 matmul on a CPU without native bf16 support (check BF16Supported first)")
+	}
+	RefMatMul(prec, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+}
+
+// DNNLVersion says that oneDNN is not linked.
+func DNNLVersion() string { return "no oneDNN (built without cgo)" }

@@ -13,7 +13,11 @@ import (
 // (gonum's testblas pattern): random shapes, all transpositions, leading
 // dimensions wider than the matrices, alpha and beta including 0, against a
 // float64 triple loop.
-func testGemm(t *testing.T, gemm Gemm) {
+func testGemm(t *testing.T, gemm Gemm) { testGemmPrep(t, gemm, nil) }
+
+// testGemmPrep is testGemm with every operand value passed through prep
+// first (nil: unchanged), e.g. rounded to bf16.
+func testGemmPrep(t *testing.T, gemm Gemm, prep func(float32) float32) {
 	seed := uint64(20240611)
 	t.Logf("seed %d", seed)
 	rng := rand.New(rand.NewPCG(seed, 1))
@@ -37,6 +41,14 @@ func testGemm(t *testing.T, gemm Gemm) {
 					a := randSlice(rng, ar*lda)
 					b := randSlice(rng, br*ldb)
 					c := randSlice(rng, tc.m*ldc)
+					if prep != nil {
+						for i := range a {
+							a[i] = prep(a[i])
+						}
+						for i := range b {
+							b[i] = prep(b[i])
+						}
+					}
 					if beta == 0 {
 						for i := range c {
 							c[i] = float32(math.NaN()) // must not propagate

@@ -18,11 +18,12 @@ import (
 	"github.com/tagnet/tagnet/trainer/optim"
 )
 
-// sgemmGFLOPS measures, in the engine's threading scheme (one
-// single-threaded OpenBLAS call per worker at once), the GFLOP/s of a
-// conv-shaped product: layer2's 3×3 convolution of ResNet-18 at 128 px
-// over a chunk of 4 images (M=128, K=1152, N=1024).
-func sgemmGFLOPS(threads int, d time.Duration) float64 {
+// gemmGFLOPS measures, in the engine's threading scheme (one
+// single-threaded product per worker at once), the GFLOP/s of a
+// conv-shaped product in precision p (OpenBLAS sgemm for fp32, oneDNN's
+// matmul for bf16, the engine's kernels): layer2's 3×3 convolution of
+// ResNet-18 at 128 px over a chunk of 4 images (M=128, K=1152, N=1024).
+func gemmGFLOPS(p blas.Precision, threads int, d time.Duration) float64 {
 	const m, k, n = 128, 1152, 1024
 	rng := rand.New(rand.NewPCG(1, 1))
 	a, b := make([]float32, m*k), make([]float32, k*n)
@@ -40,7 +41,11 @@ func sgemmGFLOPS(threads int, d time.Duration) float64 {
 		wg.Go(func() {
 			c := make([]float32, m*n)
 			for time.Since(start) < d {
-				blas.Sgemm(false, false, m, n, k, 1, a, k, b, n, 0, c, n)
+				if p == blas.BF16 {
+					blas.MatMul(blas.BF16, false, false, m, n, k, 1, a, k, b, n, 0, c, n)
+				} else {
+					blas.Sgemm(false, false, m, n, k, 1, a, k, b, n, 0, c, n)
+				}
 				calls[w]++
 			}
 		})
@@ -77,20 +82,34 @@ func peakRSS() float64 {
 	return 0
 }
 
-// benchTrainStep measures full training steps (forward, BCE, backward,
-// Adam with a one-cycle schedule) of a fastai-head network at 128 px on
-// random data.
-func benchTrainStep(b *testing.B, arch string, batch, threads int) {
-	benchTrainSpec(b, models.Spec{Arch: arch, NumClasses: 20, InputSize: 128, Head: models.HeadFastai}, batch, threads)
+// precisions returns the product precisions this CPU runs natively.
+func precisions() []blas.Precision {
+	if blas.BF16Supported() {
+		return []blas.Precision{blas.FP32, blas.BF16}
+	}
+	return []blas.Precision{blas.FP32}
 }
 
-// benchTrainSpec measures full training steps of any architecture.
-func benchTrainSpec(b *testing.B, spec models.Spec, batch, threads int) {
+// benchTrainStep measures full training steps (forward, BCE, backward,
+// Adam with a one-cycle schedule) of a 20-class fastai-head network on
+// random data, in every precision the CPU runs natively (sub-benchmarks
+// fp32, bf16).
+func benchTrainStep(b *testing.B, arch string, size, batch, threads int) {
+	for _, p := range precisions() {
+		b.Run(p.String(), func(b *testing.B) {
+			benchTrainSpec(b, models.Spec{Arch: arch, NumClasses: 20, InputSize: size, Head: models.HeadFastai}, p, batch, threads)
+		})
+	}
+}
+
+// benchTrainSpec measures full training steps of any architecture in
+// precision p.
+func benchTrainSpec(b *testing.B, spec models.Spec, p blas.Precision, batch, threads int) {
 	g, err := models.Build(spec)
 	if err != nil {
 		b.Fatal(err)
 	}
-	net, err := nn.New(g, models.Init(g, models.InitOptions{Seed: 1}), nn.Config{MaxBatch: batch, Threads: threads, Seed: 1})
+	net, err := nn.New(g, models.Init(g, models.InitOptions{Seed: 1}), nn.Config{MaxBatch: batch, Threads: threads, Seed: 1, Precision: p})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -121,7 +140,7 @@ func benchTrainSpec(b *testing.B, spec models.Spec, batch, threads int) {
 		}
 	}
 	step(0) // warm up: first-touch page faults, OpenBLAS buffers
-	gemm := sgemmGFLOPS(net.Threads(), 300*time.Millisecond)
+	gemm := gemmGFLOPS(p, net.Threads(), 300*time.Millisecond)
 	b.ReportAllocs()
 	f0 := minorFaults()
 	i := 0
@@ -134,24 +153,36 @@ func benchTrainSpec(b *testing.B, spec models.Spec, batch, threads int) {
 	gflops := net.FLOPs(batch, true) / sec / 1e9
 	b.ReportMetric(float64(batch)/sec, "images/s")
 	b.ReportMetric(gflops, "GFLOP/s")
-	b.ReportMetric(gemm, "sgemm-GFLOP/s")
-	b.ReportMetric(gflops/gemm, "of-sgemm")
+	b.ReportMetric(gemm, "gemm-GFLOP/s")
+	b.ReportMetric(gflops/gemm, "of-gemm")
 	b.ReportMetric(peakRSS(), "peak-RSS-MiB")
 }
 
 // BenchmarkTrainStep measures ResNet-18 training steps at 128 px, batch 32
-// and 64, on all cores: images/s, achieved GFLOP/s of the step's matrix
-// products, the sgemm GFLOP/s of a conv-shaped product measured in the
-// same run, their ratio, bytes allocated per step and peak resident
-// memory (process-wide: run one sub-benchmark at a time to read it).
+// and 64, on all cores, in fp32 and (where the CPU has native bf16) bf16
+// mixed precision: images/s, achieved GFLOP/s of the step's matrix
+// products, the GFLOP/s of a conv-shaped product in the same precision
+// measured in the same run ("gemm": OpenBLAS sgemm for fp32, oneDNN bf16
+// matmul for bf16), their ratio, bytes allocated per step and peak
+// resident memory (process-wide: run one sub-benchmark at a time to read
+// it). The PyTorch peer: scripts/reference/train_step_pytorch.py.
 //
 //	go test ./trainer/nn -run '^$' -bench 'TrainStep$' -benchtime 4x -count 3 -timeout 30m
 func BenchmarkTrainStep(b *testing.B) {
 	for _, batch := range []int{32, 64} {
 		b.Run(fmt.Sprintf("resnet18/128px/batch%d", batch), func(b *testing.B) {
-			benchTrainStep(b, "resnet18", batch, 0)
+			benchTrainStep(b, "resnet18", 128, batch, 0)
 		})
 	}
+}
+
+// BenchmarkTrainStep64px measures ResNet-18 (torchvision stem) training
+// steps at 64 px, batch 64: the Fashion-MNIST workload of the README's
+// reference results, where small maps make the step serial-bound.
+//
+//	go test ./trainer/nn -run '^$' -bench 'TrainStep64px' -benchtime 4x -count 3 -timeout 30m
+func BenchmarkTrainStep64px(b *testing.B) {
+	benchTrainStep(b, "resnet18", 64, 64, 0)
 }
 
 // BenchmarkTrainStepResNet50 measures ResNet-50 training steps at 128 px,
@@ -159,7 +190,7 @@ func BenchmarkTrainStep(b *testing.B) {
 //
 //	go test ./trainer/nn -run '^$' -bench 'TrainStepResNet50' -benchtime 3x -count 3 -timeout 30m
 func BenchmarkTrainStepResNet50(b *testing.B) {
-	benchTrainStep(b, "resnet50", 32, 0)
+	benchTrainStep(b, "resnet50", 128, 32, 0)
 }
 
 // BenchmarkTrainStepScaling measures ResNet-18 (128 px, batch 32) on 1
@@ -173,7 +204,7 @@ func BenchmarkTrainStepScaling(b *testing.B) {
 	}
 	for _, t := range threads {
 		b.Run(fmt.Sprintf("threads%d", t), func(b *testing.B) {
-			benchTrainStep(b, "resnet18", 32, t)
+			benchTrainStep(b, "resnet18", 128, 32, t)
 		})
 	}
 }
@@ -187,7 +218,7 @@ func BenchmarkTrainStepSmallStem(b *testing.B) {
 	for _, width := range []float64{0.5, 0.375, 0.25} {
 		b.Run(fmt.Sprintf("width%g", width), func(b *testing.B) {
 			spec := models.Spec{Arch: "resnet18", NumClasses: 10, InputSize: 64, Head: models.HeadLinear, Stem: models.StemSmall, Width: width}
-			benchTrainSpec(b, spec, 64, 0)
+			benchTrainSpec(b, spec, blas.FP32, 64, 0)
 		})
 	}
 }

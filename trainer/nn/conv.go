@@ -4,7 +4,6 @@ import (
 	"fmt"
 
 	"github.com/tagnet/tagnet/models"
-	"github.com/tagnet/tagnet/trainer/blas"
 	"github.com/tagnet/tagnet/trainer/tensor"
 )
 
@@ -147,10 +146,10 @@ func (c *conv) forwardWorker(w int) {
 		}
 		cols := (n1 - n0) * hw
 		if c.direct {
-			blas.Sgemm(false, false, c.cout, cols, c.kk, 1, c.w.Value, c.kk, c.x.data[n0*hw:c.kk*ld], ld, 0, y[n0*hw:], ld)
+			c.net.gemm(false, false, c.cout, cols, c.kk, 1, c.w.Value, c.kk, c.x.data[n0*hw:c.kk*ld], ld, 0, y[n0*hw:], ld)
 		} else {
 			im2col(col[:c.kk*cols], c.x.data, &c.g, cS, nS, n0, n1)
-			blas.Sgemm(false, false, c.cout, cols, c.kk, 1, c.w.Value, c.kk, col, cols, 0, y[n0*hw:], ld)
+			c.net.gemm(false, false, c.cout, cols, c.kk, 1, c.w.Value, c.kk, col, cols, 0, y[n0*hw:], ld)
 		}
 		if c.b != nil {
 			for co := 0; co < c.cout; co++ {
@@ -234,10 +233,10 @@ func (c *conv) backwardLane(w, lane int) {
 				beta = 1
 			}
 			if c.direct {
-				blas.Sgemm(false, true, c.cout, c.kk, cols, 1, dy[n0*hw:], ld, c.x.data[n0*hw:c.kk*ld], ld, beta, dw, c.kk)
+				c.net.gemm(false, true, c.cout, c.kk, cols, 1, dy[n0*hw:], ld, c.x.data[n0*hw:c.kk*ld], ld, beta, dw, c.kk)
 			} else {
 				im2col(col[:c.kk*cols], c.x.data, &c.g, cS, nS, n0, n1)
-				blas.Sgemm(false, true, c.cout, c.kk, cols, 1, dy[n0*hw:], ld, col, cols, beta, dw, c.kk)
+				c.net.gemm(false, true, c.cout, c.kk, cols, 1, dy[n0*hw:], ld, col, cols, beta, dw, c.kk)
 			}
 			c.wAdd[lane] = true
 		}
@@ -249,7 +248,7 @@ func (c *conv) backwardLane(w, lane int) {
 			if c.dxAdd {
 				beta = 1
 			}
-			blas.Sgemm(true, false, c.kk, cols, c.cout, 1, c.w.Value, c.kk, dy[n0*hw:], ld, beta, c.x.grad[n0*hw:c.kk*ld], ld)
+			c.net.gemm(true, false, c.kk, cols, c.cout, 1, c.w.Value, c.kk, dy[n0*hw:], ld, beta, c.x.grad[n0*hw:c.kk*ld], ld)
 			continue
 		}
 		if c.flip {
@@ -261,10 +260,10 @@ func (c *conv) backwardLane(w, lane int) {
 			xcols := (n1 - n0) * inHW
 			fk := c.cout * c.g.k * c.g.k
 			im2col(col[:fk*xcols], dy, &c.dg, ld, hw, n0, n1)
-			blas.Sgemm(false, false, c.g.cin, xcols, fk, 1, c.net.flipped, fk, col, xcols, beta, c.x.grad[n0*inHW:], n*inHW)
+			c.net.gemm(false, false, c.g.cin, xcols, fk, 1, c.net.flipped, fk, col, xcols, beta, c.x.grad[n0*inHW:], n*inHW)
 			continue
 		}
-		blas.Sgemm(true, false, c.kk, cols, c.cout, 1, c.w.Value, c.kk, dy[n0*hw:], ld, 0, col[:c.kk*cols], cols)
+		c.net.gemm(true, false, c.kk, cols, c.cout, 1, c.w.Value, c.kk, dy[n0*hw:], ld, 0, col[:c.kk*cols], cols)
 		if !c.dxAdd {
 			planeLen := c.g.h * c.g.w
 			for ci := 0; ci < c.g.cin; ci++ {

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/tagnet/tagnet/models"
+	"github.com/tagnet/tagnet/trainer/blas"
 	"github.com/tagnet/tagnet/trainer/tensor"
 )
 
@@ -17,15 +18,34 @@ type harness struct {
 	net    *Net
 	rng    *rand.Rand
 	params map[string]*tensor.Param
+	// Tolerances of check: forward max error relative to 1 + max |y|, and
+	// norm-wise relative gradient error.
+	fwdTol, gradTol float64
 }
 
 func newHarness(t *testing.T, threads, batch int, seed uint64) *harness {
-	n := &Net{cfg: Config{MaxBatch: batch}, threads: threads, lanes: max(minLanes, threads), pool: newPool(threads), n: batch,
+	return newHarnessPrec(t, blas.FP32, threads, batch, seed)
+}
+
+// newHarnessPrec is newHarness with the products in precision p; it skips
+// the test where p is bf16 and the CPU has no native bf16. BF16 rounds
+// every product operand to 8 significant bits (relative error 2⁻⁹), so its
+// tolerances are the "relative ~1e-2".
+func newHarnessPrec(t *testing.T, p blas.Precision, threads, batch int, seed uint64) *harness {
+	gemm, err := gemmFor(p)
+	if err != nil {
+		t.Skip(err)
+	}
+	n := &Net{cfg: Config{MaxBatch: batch, Precision: p}, gemm: gemm, threads: threads, lanes: max(minLanes, threads), pool: newPool(threads), n: batch,
 		rng: rand.New(rand.NewPCG(seed, 99))}
 	t.Cleanup(n.pool.close)
 	n.scratch = make([][]float32, threads)
 	n.partial = make([][]float32, n.lanes)
-	return &harness{t: t, net: n, rng: rand.New(rand.NewPCG(seed, 1)), params: map[string]*tensor.Param{}}
+	h := &harness{t: t, net: n, rng: rand.New(rand.NewPCG(seed, 1)), params: map[string]*tensor.Param{}, fwdTol: 1e-5, gradTol: gradTol}
+	if p == blas.BF16 {
+		h.fwdTol, h.gradTol = 1e-2, 1e-2
+	}
+	return h
 }
 
 func (h *harness) randn(s []float32, scale float64) {
@@ -240,7 +260,7 @@ func (h *harness) check(c layerCheck) {
 		maxErr = max(maxErr, math.Abs(float64(c.y.data[i])-v))
 		maxRef = max(maxRef, math.Abs(v))
 	}
-	if maxErr > 1e-5*(1+maxRef) {
+	if maxErr > h.fwdTol*(1+maxRef) {
 		t.Errorf("%s: forward max error %g (max |y| %g)", c.name, maxErr, maxRef)
 	}
 	sample := func(size int) []int {
@@ -267,7 +287,7 @@ func (h *harness) check(c layerCheck) {
 		}
 		e, worst := gradCheck(ins[i], got, loss, sample(len(got)))
 		report += fmt.Sprintf(", d(in%d) %.2g", i, e)
-		if !(e < gradTol) {
+		if !(e < h.gradTol) {
 			t.Errorf("%s: input %d gradient relative error %g (worst %s)", c.name, i, e, worst)
 		}
 	}
@@ -278,14 +298,20 @@ func (h *harness) check(c layerCheck) {
 		}
 		e, worst := gradCheck(ps[name], p.Grad, loss, sample(len(p.Grad)))
 		report += fmt.Sprintf(", d(%s) %.2g", name, e)
-		if !(e < gradTol) {
+		if !(e < h.gradTol) {
 			t.Errorf("%s: %s gradient relative error %g (worst %s)", c.name, name, e, worst)
 		}
 	}
 	t.Log(report)
 }
 
-func TestConvLayer(t *testing.T) {
+func TestConvLayer(t *testing.T) { testConvLayer(t, blas.FP32, []int{1, 2, 3}) }
+
+// TestConvLayerBF16 checks every convolution case with bf16 products
+// against the float64 reference within bf16 tolerance.
+func TestConvLayerBF16(t *testing.T) { testConvLayer(t, blas.BF16, []int{2}) }
+
+func testConvLayer(t *testing.T, prec blas.Precision, threadCounts []int) {
 	cases := []struct {
 		name                    string
 		cin, cout, hw, k, s, p  int
@@ -302,10 +328,10 @@ func TestConvLayer(t *testing.T) {
 		{"1x1s1_direct_acc", 5, 3, 4, 1, 1, 0, false, true, true, true},
 		{"1x1s2_downsample", 4, 8, 7, 1, 2, 0, false, false, true, false},
 	}
-	for _, threads := range []int{1, 2, 3} {
+	for _, threads := range threadCounts {
 		for _, tc := range cases {
 			t.Run(fmt.Sprintf("%s/threads%d", tc.name, threads), func(t *testing.T) {
-				h := newHarness(t, threads, 3, uint64(threads*100+tc.k))
+				h := newHarnessPrec(t, prec, threads, 3, uint64(threads*100+tc.k))
 				x := h.value(tc.cin, tc.hw, tc.hw, tc.nchw)
 				if tc.nchw {
 					x.grad = nil
@@ -465,10 +491,16 @@ func TestPoolLayers(t *testing.T) {
 	}
 }
 
-func TestLinearLayer(t *testing.T) {
+func TestLinearLayer(t *testing.T) { testLinearLayer(t, blas.FP32) }
+
+// TestLinearLayerBF16 checks the linear layer with bf16 products against
+// the float64 reference within bf16 tolerance.
+func TestLinearLayerBF16(t *testing.T) { testLinearLayer(t, blas.BF16) }
+
+func testLinearLayer(t *testing.T, prec blas.Precision) {
 	for _, bias := range []bool{false, true} {
 		t.Run(fmt.Sprintf("bias%v", bias), func(t *testing.T) {
-			h := newHarness(t, 2, 4, 3)
+			h := newHarnessPrec(t, prec, 2, 4, 3)
 			x := h.value(7, 0, 0, false)
 			y := h.value(5, 0, 0, false)
 			h.param("fc", "weight", models.LinearWeight, 0.5, 0, 5, 7)

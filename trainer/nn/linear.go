@@ -4,7 +4,6 @@ import (
 	"fmt"
 
 	"github.com/tagnet/tagnet/models"
-	"github.com/tagnet/tagnet/trainer/blas"
 	"github.com/tagnet/tagnet/trainer/tensor"
 )
 
@@ -37,7 +36,7 @@ func (n *Net) newLinear(l models.Layer, x, y *value, param paramFunc) (*linear, 
 func (l *linear) forward(bool) {
 	n := l.net.n
 	y := l.y.data[:n*l.out]
-	blas.Sgemm(false, true, n, l.out, l.in, 1, l.x.data[:n*l.in], l.in, l.w.Value, l.in, 0, y, l.out)
+	l.net.gemm(false, true, n, l.out, l.in, 1, l.x.data[:n*l.in], l.in, l.w.Value, l.in, 0, y, l.out)
 	if l.b != nil {
 		for i := 0; i < n; i++ {
 			row := y[i*l.out : (i+1)*l.out]
@@ -52,7 +51,7 @@ func (l *linear) backward() {
 	n := l.net.n
 	dy := l.y.grad[:n*l.out]
 	if !l.w.Frozen {
-		blas.Sgemm(true, false, l.out, l.in, n, 1, dy, l.out, l.x.data[:n*l.in], l.in, 0, l.w.Grad, l.in)
+		l.net.gemm(true, false, l.out, l.in, n, 1, dy, l.out, l.x.data[:n*l.in], l.in, 0, l.w.Grad, l.in)
 	}
 	if l.b != nil && !l.b.Frozen {
 		for j := range l.b.Grad {
@@ -68,6 +67,6 @@ func (l *linear) backward() {
 		if l.x.claimGrad() {
 			beta = 1
 		}
-		blas.Sgemm(false, false, n, l.in, l.out, 1, dy, l.out, l.w.Value, l.in, beta, l.x.grad[:n*l.in], l.in)
+		l.net.gemm(false, false, n, l.in, l.out, 1, dy, l.out, l.w.Value, l.in, beta, l.x.grad[:n*l.in], l.in)
 	}
 }

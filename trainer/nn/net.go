@@ -23,6 +23,13 @@ type Config struct {
 	// Seed seeds the dropout masks: the same seed, batches and thread count
 	// give bit-identical training.
 	Seed uint64
+	// Precision is the operand format of every convolution and linear
+	// product, forward and backward: [blas.FP32] (the zero value) or
+	// [blas.BF16], which rounds both operands to bfloat16 and accumulates
+	// in float32 (PyTorch's CPU autocast policy). Parameters, gradients,
+	// activations, BatchNorm, the loss and the optimiser stay float32
+	// either way. BF16 needs [blas.BF16Supported]; New fails otherwise.
+	Precision blas.Precision
 }
 
 // ErrNoForward is returned by [Net.Backward] when no training-mode forward
@@ -103,6 +110,7 @@ type Net struct {
 	trained bool // the last Forward was in training mode
 	rng     *rand.Rand
 
+	gemm    blas.Gemm   // every convolution and linear product
 	lanes   int         // fixed split of the batch for weight gradients
 	scratch [][]float32 // per worker im2col / col2im buffers
 	partial [][]float32 // per lane (index >= 1) weight-gradient partial sums
@@ -127,6 +135,10 @@ func New(g *models.Graph, w models.Weights, cfg Config) (*Net, error) {
 	if err := w.Check(g); err != nil {
 		return nil, fmt.Errorf("nn: building %s: %w", g.Spec.Arch, err)
 	}
+	gemm, err := gemmFor(cfg.Precision)
+	if err != nil {
+		return nil, err
+	}
 	threads := cfg.Threads
 	if threads == 0 {
 		threads = runtime.GOMAXPROCS(0)
@@ -135,6 +147,7 @@ func New(g *models.Graph, w models.Weights, cfg Config) (*Net, error) {
 	n := &Net{
 		graph:   g,
 		cfg:     cfg,
+		gemm:    gemm,
 		threads: threads,
 		lanes:   max(minLanes, threads),
 		byName:  make(map[string]*tensor.Param, len(g.Params)),
@@ -156,6 +169,31 @@ func New(g *models.Graph, w models.Weights, cfg Config) (*Net, error) {
 	runtime.AddCleanup(n, func(p *pool) { p.close() }, n.pool)
 	return n, nil
 }
+
+// fp32Gemm is the fp32 product the engine uses (see gemmFor).
+var fp32Gemm blas.Gemm = blas.Sgemm
+
+// gemmFor returns the matrix product for a precision: OpenBLAS's sgemm for
+// fp32, oneDNN's bf16 matmul for bf16.
+func gemmFor(p blas.Precision) (blas.Gemm, error) {
+	switch p {
+	case blas.FP32:
+		return fp32Gemm, nil
+	case blas.BF16:
+		if !blas.BF16Supported() {
+			return nil, errors.New("nn: bf16 precision needs a CPU with AVX512_BF16 or AMX (oneDNN reports none here); use fp32")
+		}
+		return bf16Gemm, nil
+	}
+	return nil, fmt.Errorf("nn: unknown precision %d", int(p))
+}
+
+func bf16Gemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	blas.MatMul(blas.BF16, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+}
+
+// Precision returns the operand format of the network's products.
+func (n *Net) Precision() blas.Precision { return n.cfg.Precision }
 
 // Close stops the worker goroutines. The Net must not be used afterwards.
 func (n *Net) Close() { n.pool.close() }

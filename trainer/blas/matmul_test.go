@@ -1,0 +1,186 @@
+package blas
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"sync"
+	"testing"
+)
+
+// TestMatMulFP32 runs the Gemm conformance suite on oneDNN's fp32 matmul.
+func TestMatMulFP32(t *testing.T) {
+	t.Logf("%s", DNNLVersion())
+	testGemm(t, func(ta, tb bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+		MatMul(FP32, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+	})
+}
+
+// TestRefMatMulBF16 runs the conformance suite on the reference bf16
+// product with operands already representable in bf16, where rounding
+// changes nothing and the float64 bound applies unchanged.
+func TestRefMatMulBF16(t *testing.T) {
+	testGemmBF16(t, func(ta, tb bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+		RefMatMul(BF16, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+	})
+}
+
+// TestMatMulBF16 runs the same suite on oneDNN's bf16 matmul (needs a CPU
+// with AVX512_BF16 or AMX), then compares it with the reference on
+// arbitrary float32 operands: both round the operands the same way, so
+// they differ only by float32 accumulation order.
+func TestMatMulBF16(t *testing.T) {
+	if !BF16Supported() {
+		t.Skipf("no native bf16 on this CPU (%s)", DNNLVersion())
+	}
+	testGemmBF16(t, func(ta, tb bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+		MatMul(BF16, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+	})
+	rng := rand.New(rand.NewPCG(3, 4))
+	for _, tc := range []struct {
+		ta, tb  bool
+		m, n, k int
+	}{{false, false, 64, 300, 577}, {false, true, 33, 70, 1001}, {true, false, 128, 257, 64}, {true, true, 5, 9, 40}} {
+		ar, ac, br, bc := tc.m, tc.k, tc.k, tc.n
+		if tc.ta {
+			ar, ac = ac, ar
+		}
+		if tc.tb {
+			br, bc = bc, br
+		}
+		a, b := randSlice(rng, ar*ac), randSlice(rng, br*bc)
+		got, want := make([]float32, tc.m*tc.n), make([]float32, tc.m*tc.n)
+		MatMul(BF16, tc.ta, tc.tb, tc.m, tc.n, tc.k, 1, a, ac, b, bc, 0, got, tc.n)
+		RefMatMul(BF16, tc.ta, tc.tb, tc.m, tc.n, tc.k, 1, a, ac, b, bc, 0, want, tc.n)
+		// Rounded operands are exact in float32; only the float32 sums
+		// differ from the float64 ones: k·2⁻²⁴ of Σ|a·b| ≈ √k scale.
+		tol := float64(tc.k) * 0x1p-23 * math.Sqrt(float64(tc.k)) * 4
+		for i := range got {
+			if d := math.Abs(float64(got[i] - want[i])); d > tol {
+				t.Fatalf("%+v: c[%d] = %g, reference %g (|d| %g > %g)", tc, i, got[i], want[i], d, tol)
+			}
+		}
+		// And rounding matters: fp32 products differ from bf16 ones by
+		// about 2⁻⁹ relative per operand, far beyond the tolerance above.
+		f := make([]float32, tc.m*tc.n)
+		Sgemm(tc.ta, tc.tb, tc.m, tc.n, tc.k, 1, a, ac, b, bc, 0, f, tc.n)
+		var diff float64
+		for i := range f {
+			diff = math.Max(diff, math.Abs(float64(f[i]-got[i])))
+		}
+		if diff <= tol {
+			t.Fatalf("%+v: bf16 product equals the fp32 one (max |d| %g): operands were not rounded", tc, diff)
+		}
+	}
+}
+
+// testGemmBF16 is testGemm with every random operand rounded to bf16.
+func testGemmBF16(t *testing.T, gemm Gemm) { testGemmPrep(t, gemm, RoundBF16) }
+
+func TestRoundBF16(t *testing.T) {
+	for _, tc := range []struct{ in, want uint32 }{
+		{0x3f800000, 0x3f800000}, // 1
+		{0x3f808000, 0x3f800000}, // tie, even stays
+		{0x3f818000, 0x3f820000}, // tie, odd rounds up
+		{0x3f808001, 0x3f810000}, // above the tie
+		{0x7f7fffff, 0x7f800000}, // max float32 overflows to +Inf, as the hardware
+		{0xff800000, 0xff800000}, // -Inf
+	} {
+		if got := math.Float32bits(RoundBF16(math.Float32frombits(tc.in))); got != tc.want {
+			t.Errorf("RoundBF16(%#08x) = %#08x, want %#08x", tc.in, got, tc.want)
+		}
+	}
+	if v := RoundBF16(float32(math.NaN())); v == v {
+		t.Error("RoundBF16(NaN) is not NaN")
+	}
+}
+
+// TestBF16Disabled: with bf16 forced off, BF16Supported is false and a
+// bf16 product refuses to run, on any CPU.
+func TestBF16Disabled(t *testing.T) {
+	DisableBF16(true)
+	defer DisableBF16(false)
+	if BF16Supported() {
+		t.Fatal("BF16Supported is true with bf16 disabled")
+	}
+	defer func() {
+		if recover() == nil {
+			t.Fatal("no panic for a bf16 product with bf16 disabled")
+		}
+	}()
+	c := make([]float32, 4)
+	MatMul(BF16, false, false, 2, 2, 2, 1, make([]float32, 4), 2, make([]float32, 4), 2, 0, c, 2)
+}
+
+// TestMatMulConcurrent calls MatMul from several goroutines at once with
+// shared primitives and checks every result against a serial run.
+func TestMatMulConcurrent(t *testing.T) {
+	precs := []Precision{FP32}
+	if BF16Supported() {
+		precs = append(precs, BF16)
+	}
+	rng := rand.New(rand.NewPCG(7, 7))
+	const m, n, k = 48, 300, 200
+	a, b := randSlice(rng, m*k), randSlice(rng, k*n)
+	for _, p := range precs {
+		want := make([]float32, m*n)
+		MatMul(p, false, false, m, n, k, 1, a, k, b, n, 0, want, n)
+		var wg sync.WaitGroup
+		errs := make([]error, 6)
+		for g := range errs {
+			wg.Go(func() {
+				c := make([]float32, m*n)
+				for range 20 {
+					MatMul(p, false, false, m, n, k, 1, a, k, b, n, 0, c, n)
+					for i := range c {
+						if c[i] != want[i] {
+							errs[g] = fmt.Errorf("%v goroutine %d: c[%d] = %g, want %g", p, g, i, c[i], want[i])
+							return
+						}
+					}
+				}
+			})
+		}
+		wg.Wait()
+		for _, err := range errs {
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}
+
+// BenchmarkMatMul compares, on the conv-shaped products of BenchmarkSgemm
+// with one thread, OpenBLAS's sgemm with oneDNN's fp32 and bf16 matmul
+// (bf16 includes rounding the float32 operands), in GFLOP/s.
+//
+//	go test ./trainer/blas -run '^$' -bench MatMul -count 5
+func BenchmarkMatMul(b *testing.B) {
+	prev := Threads()
+	defer SetThreads(prev)
+	SetThreads(1)
+	for _, s := range benchShapes {
+		rng := rand.New(rand.NewPCG(1, 2))
+		a, bb := randSlice(rng, s.m*s.k), randSlice(rng, s.k*s.n)
+		flop := 2 * float64(s.m) * float64(s.n) * float64(s.k)
+		for _, impl := range []string{"openblas-fp32", "onednn-fp32", "onednn-bf16"} {
+			if impl == "onednn-bf16" && !BF16Supported() {
+				continue
+			}
+			b.Run(s.name+"/"+impl, func(b *testing.B) {
+				c := make([]float32, s.m*s.n)
+				for b.Loop() {
+					switch impl {
+					case "openblas-fp32":
+						Sgemm(false, false, s.m, s.n, s.k, 1, a, s.k, bb, s.n, 0, c, s.n)
+					case "onednn-fp32":
+						MatMul(FP32, false, false, s.m, s.n, s.k, 1, a, s.k, bb, s.n, 0, c, s.n)
+					default:
+						MatMul(BF16, false, false, s.m, s.n, s.k, 1, a, s.k, bb, s.n, 0, c, s.n)
+					}
+				}
+				b.ReportMetric(flop*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+			})
+		}
+	}
+}

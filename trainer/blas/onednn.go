@@ -1,0 +1,289 @@
+//go:build cgo
+
+package blas
+
+/*
+#cgo LDFLAGS: -ldnnl -lgomp
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <immintrin.h>
+#include <oneapi/dnnl/dnnl.h>
+
+extern void omp_set_num_threads(int);
+
+static dnnl_engine_t tg_engine;
+
+static int tg_init(void) {
+	return dnnl_engine_create(&tg_engine, dnnl_cpu, 0);
+}
+
+static int tg_isa(void) { return (int)dnnl_get_effective_cpu_isa(); }
+
+static const char *tg_version(void) {
+	static char buf[64];
+	const dnnl_version_t *v = dnnl_version();
+	snprintf(buf, sizeof buf, "oneDNN %d.%d.%d", v->major, v->minor, v->patch);
+	return buf;
+}
+
+// A cached matmul: C[m,n] (f32, leading dimension ldc) = alpha·A·B + beta·C
+// with A [m,k] and B [k,n] of type dt (f32 or bf16), each dense with the
+// strides given at creation (a transposed operand is a column-major one).
+typedef struct {
+	dnnl_primitive_t prim;
+	dnnl_memory_desc_t a, b, c, scratch;
+	int has_scratch;
+} tg_mm;
+
+static int tg_mm_create(tg_mm *mm, int bf16, int ta, int tb, int64_t m, int64_t n, int64_t k,
+		int64_t lda, int64_t ldb, int64_t ldc, float alpha, float beta) {
+	dnnl_data_type_t dt = bf16 ? dnnl_bf16 : dnnl_f32;
+	dnnl_dims_t ad = {m, k}, bd = {k, n}, cd = {m, n};
+	dnnl_dims_t as = {lda, 1}, bs = {ldb, 1}, cs = {ldc, 1};
+	if (ta) { as[0] = 1; as[1] = lda; }
+	if (tb) { bs[0] = 1; bs[1] = ldb; }
+	int st;
+	if ((st = dnnl_memory_desc_init_by_strides(&mm->a, 2, ad, dt, as))) return st;
+	if ((st = dnnl_memory_desc_init_by_strides(&mm->b, 2, bd, dt, bs))) return st;
+	if ((st = dnnl_memory_desc_init_by_strides(&mm->c, 2, cd, dnnl_f32, cs))) return st;
+	dnnl_matmul_desc_t md;
+	if ((st = dnnl_matmul_desc_init(&md, &mm->a, &mm->b, NULL, &mm->c))) return st;
+	dnnl_primitive_attr_t attr;
+	if ((st = dnnl_primitive_attr_create(&attr))) return st;
+	dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user);
+	if (alpha != 1) dnnl_primitive_attr_set_output_scales(attr, 1, 0, &alpha);
+	dnnl_post_ops_t po = NULL;
+	if (beta != 0) {
+		dnnl_post_ops_create(&po);
+		dnnl_post_ops_append_sum(po, beta);
+		dnnl_primitive_attr_set_post_ops(attr, po);
+	}
+	omp_set_num_threads(1);
+	dnnl_primitive_desc_t pd;
+	st = dnnl_primitive_desc_create(&pd, &md, attr, tg_engine, NULL);
+	dnnl_primitive_attr_destroy(attr);
+	if (po) dnnl_post_ops_destroy(po);
+	if (st) return st;
+	const dnnl_memory_desc_t *sm = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
+	mm->has_scratch = sm && dnnl_memory_desc_get_size(sm) > 0;
+	if (mm->has_scratch) mm->scratch = *sm;
+	st = dnnl_primitive_create(&mm->prim, pd);
+	dnnl_primitive_desc_destroy(pd);
+	return st;
+}
+
+// Per-OS-thread scratch: the bf16 copies of A and B and the primitive's
+// scratchpad. A cgo call runs on one OS thread from start to end, so no
+// two calls share these.
+static __thread void *tg_buf;
+static __thread size_t tg_cap;
+static __thread dnnl_stream_t tg_stream;
+
+static void *tg_scratch(size_t n) {
+	if (n > tg_cap || !tg_buf) {
+		free(tg_buf);
+		tg_cap = n + n / 4 + 4096;
+		tg_buf = aligned_alloc(64, (tg_cap + 63) / 64 * 64);
+		if (!tg_buf) tg_cap = 0;
+	}
+	return tg_buf;
+}
+
+static inline uint16_t tg_bf16(float f) {
+	uint32_t u;
+	memcpy(&u, &f, 4);
+	if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40); // quiet NaN
+	u += 0x7fffu + ((u >> 16) & 1); // round to nearest even
+	return (uint16_t)(u >> 16);
+}
+
+__attribute__((target("avx512f,avx512bf16,avx512vl")))
+static void tg_cvt_avx512(uint16_t *dst, const float *src, int64_t n) {
+	int64_t i = 0;
+	for (; i + 32 <= n; i += 32) {
+		__m512bh v = _mm512_cvtne2ps_pbh(_mm512_loadu_ps(src + i + 16), _mm512_loadu_ps(src + i));
+		_mm512_storeu_si512((void *)(dst + i), (__m512i)v);
+	}
+	for (; i < n; i++) dst[i] = tg_bf16(src[i]);
+}
+
+static int tg_native_cvt;
+static void tg_set_native_cvt(int on) { tg_native_cvt = on; }
+
+// tg_pack converts rows×cols of src (leading dimension ld) into a dense
+// bf16 matrix with leading dimension cols.
+static void tg_pack(uint16_t *dst, const float *src, int64_t rows, int64_t cols, int64_t ld) {
+	for (int64_t r = 0; r < rows; r++) {
+		if (tg_native_cvt) {
+			tg_cvt_avx512(dst + r * cols, src + r * ld, cols);
+		} else {
+			for (int64_t j = 0; j < cols; j++) dst[r * cols + j] = tg_bf16(src[r * ld + j]);
+		}
+	}
+}
+
+// tg_mm_run executes mm. With bf16, a and b are f32 matrices with
+// leading dimensions lda, ldb (arows×acols, brows×bcols as stored), first
+// rounded to bf16 into the thread's scratch; otherwise they are used as
+// they are. The primitive runs on the calling thread alone.
+static int tg_mm_run(const tg_mm *mm, int bf16, const float *a, int64_t arows, int64_t acols, int64_t lda,
+		const float *b, int64_t brows, int64_t bcols, int64_t ldb, float *c) {
+	omp_set_num_threads(1);
+	int st;
+	if (!tg_stream && (st = dnnl_stream_create(&tg_stream, tg_engine, dnnl_stream_default_flags))) return st;
+	size_t an = bf16 ? (size_t)(arows * acols) * 2 : 0, bn = bf16 ? (size_t)(brows * bcols) * 2 : 0;
+	an = (an + 63) / 64 * 64;
+	bn = (bn + 63) / 64 * 64;
+	size_t sn = mm->has_scratch ? dnnl_memory_desc_get_size(&mm->scratch) : 0;
+	char *buf = tg_scratch(an + bn + sn);
+	if (!buf) return dnnl_out_of_memory;
+	const void *ap = a, *bp = b;
+	if (bf16) {
+		tg_pack((uint16_t *)buf, a, arows, acols, lda);
+		tg_pack((uint16_t *)(buf + an), b, brows, bcols, ldb);
+		ap = buf;
+		bp = buf + an;
+	}
+	dnnl_memory_t ma, mb, mc, ms = NULL;
+	if ((st = dnnl_memory_create(&ma, &mm->a, tg_engine, (void *)ap))) return st;
+	if ((st = dnnl_memory_create(&mb, &mm->b, tg_engine, (void *)bp))) { dnnl_memory_destroy(ma); return st; }
+	if ((st = dnnl_memory_create(&mc, &mm->c, tg_engine, c))) { dnnl_memory_destroy(ma); dnnl_memory_destroy(mb); return st; }
+	dnnl_exec_arg_t args[4] = {{DNNL_ARG_SRC, ma}, {DNNL_ARG_WEIGHTS, mb}, {DNNL_ARG_DST, mc}, {DNNL_ARG_SCRATCHPAD, NULL}};
+	int nargs = 3;
+	if (mm->has_scratch) {
+		if ((st = dnnl_memory_create(&ms, &mm->scratch, tg_engine, buf + an + bn))) goto out;
+		args[3].memory = ms;
+		nargs = 4;
+	}
+	st = dnnl_primitive_execute(mm->prim, tg_stream, nargs, args);
+	if (!st) st = dnnl_stream_wait(tg_stream);
+out:
+	dnnl_memory_destroy(ma);
+	dnnl_memory_destroy(mb);
+	dnnl_memory_destroy(mc);
+	if (ms) dnnl_memory_destroy(ms);
+	return st;
+}
+*/
+import "C"
+
+import (
+	"fmt"
+	"sync"
+	"unsafe"
+)
+
+// oneDNN CPU ISA levels (dnnl_cpu_isa_t) that matter here.
+const (
+	isaAVX512BF16 = C.dnnl_cpu_isa_avx512_core_bf16
+	isaAMX        = C.dnnl_cpu_isa_avx512_core_amx
+)
+
+var (
+	dnnlOnce sync.Once
+	dnnlErr  error
+	dnnlISA  int
+
+	mmMu    sync.Mutex
+	mmCache = map[mmKey]*C.tg_mm{}
+)
+
+func dnnlInit() error {
+	dnnlOnce.Do(func() {
+		if st := C.tg_init(); st != C.dnnl_success {
+			dnnlErr = fmt.Errorf("blas: creating the oneDNN CPU engine: status %d", int(st))
+			return
+		}
+		dnnlISA = int(C.tg_isa())
+		if nativeBF16() {
+			C.tg_set_native_cvt(1)
+		}
+	})
+	return dnnlErr
+}
+
+// cpuBF16 reports whether oneDNN runs bf16 products natively on this CPU
+// (AVX512_BF16 or AMX), before any override.
+func cpuBF16() bool {
+	if dnnlInit() != nil {
+		return false
+	}
+	return dnnlISA&isaAVX512BF16 == isaAVX512BF16 || dnnlISA&isaAMX == isaAMX
+}
+
+// nativeBF16 is cpuBF16 before the engine is up (used by dnnlInit itself).
+func nativeBF16() bool {
+	return dnnlISA&isaAVX512BF16 == isaAVX512BF16 || dnnlISA&isaAMX == isaAMX
+}
+
+// DNNLVersion returns the linked oneDNN's version and the CPU ISA it
+// dispatches to, e.g. "oneDNN 2.6.3 (isa 0xe7)".
+func DNNLVersion() string {
+	_ = dnnlInit()
+	return fmt.Sprintf("%s (isa %#x)", C.GoString(C.tg_version()), dnnlISA)
+}
+
+type mmKey struct {
+	bf16, ta, tb  bool
+	m, n, k       int
+	lda, ldb, ldc int
+	alpha, beta   float32
+}
+
+func matmul(prec Precision, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	checkGemm(transA, transB, m, n, k, a, lda, b, ldb, c, ldc)
+	if m == 0 || n == 0 {
+		return
+	}
+	if k == 0 {
+		scale(beta, m, n, c, ldc)
+		return
+	}
+	if err := dnnlInit(); err != nil {
+		panic(err)
+	}
+	bf16 := prec == BF16
+	if bf16 && !BF16Supported() {
+		panic("blas: bf16 matmul on a CPU without native bf16 support (check BF16Supported first)")
+	}
+	ar, ac := m, k
+	if transA {
+		ar, ac = k, m
+	}
+	br, bc := k, n
+	if transB {
+		br, bc = n, k
+	}
+	key := mmKey{bf16: bf16, ta: transA, tb: transB, m: m, n: n, k: k, lda: lda, ldb: ldb, ldc: ldc, alpha: alpha, beta: beta}
+	if bf16 { // operands are packed densely
+		key.lda, key.ldb = ac, bc
+	}
+	mmMu.Lock()
+	mm := mmCache[key]
+	if mm == nil {
+		mm = (*C.tg_mm)(C.calloc(1, C.size_t(unsafe.Sizeof(C.tg_mm{}))))
+		st := C.tg_mm_create(mm, cbool(bf16), cbool(transA), cbool(transB), C.int64_t(m), C.int64_t(n), C.int64_t(k),
+			C.int64_t(key.lda), C.int64_t(key.ldb), C.int64_t(ldc), C.float(alpha), C.float(beta))
+		if st != C.dnnl_success {
+			C.free(unsafe.Pointer(mm))
+			mmMu.Unlock()
+			panic(fmt.Sprintf("blas: creating a oneDNN matmul %+v: status %d", key, int(st)))
+		}
+		mmCache[key] = mm
+	}
+	mmMu.Unlock()
+	st := C.tg_mm_run(mm, cbool(bf16), (*C.float)(unsafe.Pointer(&a[0])), C.int64_t(ar), C.int64_t(ac), C.int64_t(lda),
+		(*C.float)(unsafe.Pointer(&b[0])), C.int64_t(br), C.int64_t(bc), C.int64_t(ldb), (*C.float)(unsafe.Pointer(&c[0])))
+	if st != C.dnnl_success {
+		panic(fmt.Sprintf("blas: running a oneDNN matmul %+v: status %d", key, int(st)))
+	}
+}
+
+func cbool(b bool) C.int {
+	if b {
+		return 1
+	}
+	return 0
+}
