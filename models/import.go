@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strings"
 
+	"google.golang.org/protobuf/proto"
+
 	pb "github.com/tagnet/tagnet/models/onnxpb"
 )
 
@@ -318,4 +320,84 @@ func attrFloat(n *pb.NodeProto, name string, def float64) float64 {
 		return float64(a.GetF())
 	}
 	return def
+}
+
+// ValueShape is a graph input or output: its name, element type and dims
+// (a dynamic or symbolic axis is -1).
+type ValueShape struct {
+	Name  string
+	Float bool // element type float32
+	Dims  []int64
+}
+
+// Inputs returns the graph's real inputs: initializers listed as inputs
+// (older exporters do so) are left out.
+func (f *File) Inputs() []ValueShape {
+	var out []ValueShape
+	for _, v := range f.Proto.Graph.Input {
+		if _, ok := f.inits[v.GetName()]; ok {
+			continue
+		}
+		out = append(out, valueShape(v))
+	}
+	return out
+}
+
+// Outputs returns the graph's outputs.
+func (f *File) Outputs() []ValueShape {
+	out := make([]ValueShape, 0, len(f.Proto.Graph.Output))
+	for _, v := range f.Proto.Graph.Output {
+		out = append(out, valueShape(v))
+	}
+	return out
+}
+
+func valueShape(v *pb.ValueInfoProto) ValueShape {
+	tt := v.GetType().GetTensorType()
+	s := ValueShape{Name: v.GetName(), Float: tt.GetElemType() == int32(pb.TensorProto_FLOAT)}
+	for _, d := range tt.GetShape().GetDim() {
+		if n := d.GetDimValue(); n > 0 {
+			s.Dims = append(s.Dims, n)
+		} else {
+			s.Dims = append(s.Dims, -1)
+		}
+	}
+	return s
+}
+
+// EncodeWithMetadata returns the file's model, graph untouched, with md as
+// its tagnet metadata: every tagnet.* entry of metadata_props is replaced,
+// other entries are kept. md is validated first.
+func (f *File) EncodeWithMetadata(md *Metadata) ([]byte, error) {
+	if md.Schema == "" {
+		md.Schema = SchemaVersion
+	}
+	if err := md.Validate(); err != nil {
+		return nil, fmt.Errorf("encoding metadata: %w", err)
+	}
+	props, err := md.props()
+	if err != nil {
+		return nil, err
+	}
+	mp := proto.Clone(f.Proto).(*pb.ModelProto)
+	var kept []*pb.StringStringEntryProto
+	for _, e := range mp.MetadataProps {
+		if !strings.HasPrefix(e.GetKey(), "tagnet.") {
+			kept = append(kept, e)
+		}
+	}
+	keys := make([]string, 0, len(props))
+	for k := range props {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		kept = append(kept, &pb.StringStringEntryProto{Key: proto.String(k), Value: proto.String(props[k])})
+	}
+	mp.MetadataProps = kept
+	b, err := proto.Marshal(mp)
+	if err != nil {
+		return nil, fmt.Errorf("encoding ONNX: %w", err)
+	}
+	return b, nil
 }

@@ -12,7 +12,9 @@ import (
 // SchemaVersion is the version of the metadata schema this build writes.
 // Readers accept any minor version of the same major version: minor versions
 // only add fields.
-const SchemaVersion = "1.0"
+//
+// 1.1 added tagnet.io (models adopted from elsewhere).
+const SchemaVersion = "1.1"
 
 // Metadata keys in the ONNX file's metadata_props. Each value is JSON
 // except the schema version.
@@ -23,7 +25,52 @@ const (
 	KeyPreprocess = "tagnet.preprocess" // the preprocess package's Spec
 	KeyTraining   = "tagnet.training"   // Training
 	KeySweep      = "tagnet.sweep"      // Sweep
+	KeyIO         = "tagnet.io"         // IO
 )
+
+// Output kinds of [IO.OutputKind].
+const (
+	OutputLogits        = "logits"        // scores; the predictor applies the sigmoid
+	OutputProbabilities = "probabilities" // already in [0,1]; used as they are
+)
+
+// ArchExternal is [Spec.Arch] of an adopted model whose architecture tagnet
+// does not recognise.
+const ArchExternal = "external"
+
+// IO describes the graph's input and output when they are not tagnet's own
+// (input "images" with a dynamic batch, output "logits"): models trained
+// elsewhere and adopted with `tagnet-train adopt`.
+type IO struct {
+	// Input and Output name the graph's image input [N,3,H,W] and its
+	// class-score output [N,C].
+	Input  string `json:"input"`
+	Output string `json:"output"`
+	// OutputKind is OutputLogits or OutputProbabilities.
+	OutputKind string `json:"output_kind"`
+	// Batch is the input's fixed batch size; 0 when the batch axis is
+	// dynamic.
+	Batch int `json:"batch,omitempty"`
+	// Adopted is true for a model trained elsewhere. Its Spec may then
+	// name ArchExternal; only NumClasses and InputSize are required.
+	Adopted bool `json:"adopted"`
+	// Source is the file the model was adopted from, as given.
+	Source string `json:"source,omitempty"`
+}
+
+// validate checks the fields.
+func (io *IO) validate() error {
+	if io.Input == "" || io.Output == "" {
+		return fmt.Errorf("metadata io: input %q and output %q must be named", io.Input, io.Output)
+	}
+	if io.OutputKind != OutputLogits && io.OutputKind != OutputProbabilities {
+		return fmt.Errorf("metadata io: output_kind %q must be %s or %s", io.OutputKind, OutputLogits, OutputProbabilities)
+	}
+	if io.Batch < 0 {
+		return fmt.Errorf("metadata io: batch %d is negative", io.Batch)
+	}
+	return nil
+}
 
 // ErrSchema is wrapped by errors about missing or unsupported metadata.
 var ErrSchema = errors.New("unsupported tagnet metadata")
@@ -46,6 +93,10 @@ type Metadata struct {
 	Training *Training
 	// Sweep is the validation threshold sweep; nil when none was run.
 	Sweep *Sweep
+	// IO describes input and output of an adopted model; nil for models
+	// tagnet built (input InputName, output OutputName, logits, dynamic
+	// batch).
+	IO *IO
 }
 
 // Training summarises a training run.
@@ -147,7 +198,16 @@ func (m *Metadata) Validate() error {
 	if err := checkSchema(m.Schema); err != nil {
 		return err
 	}
-	if err := m.Spec.Validate(); err != nil {
+	if m.IO != nil {
+		if err := m.IO.validate(); err != nil {
+			return err
+		}
+	}
+	if m.IO != nil && m.IO.Adopted {
+		if m.Spec.NumClasses < 1 || m.Spec.InputSize < 1 || m.Spec.Arch == "" {
+			return fmt.Errorf("metadata spec: an adopted model needs arch, num_classes and input_size, got %+v", m.Spec)
+		}
+	} else if err := m.Spec.Validate(); err != nil {
 		return fmt.Errorf("metadata spec: %w", err)
 	}
 	if len(m.Labels) != m.Spec.NumClasses {
@@ -207,7 +267,11 @@ func (m *Metadata) props() (map[string]string, error) {
 		out[key] = string(b)
 		return nil
 	}
-	if err := put(KeySpec, m.Spec.Normalized()); err != nil {
+	spec := m.Spec.Normalized()
+	if m.IO != nil && m.IO.Adopted {
+		spec = m.Spec // stem, head and width mean nothing for a foreign graph
+	}
+	if err := put(KeySpec, spec); err != nil {
 		return nil, err
 	}
 	if err := put(KeyLabels, m.Labels); err != nil {
@@ -223,6 +287,11 @@ func (m *Metadata) props() (map[string]string, error) {
 	}
 	if m.Sweep != nil {
 		if err := put(KeySweep, m.Sweep); err != nil {
+			return nil, err
+		}
+	}
+	if m.IO != nil {
+		if err := put(KeyIO, m.IO); err != nil {
 			return nil, err
 		}
 	}
@@ -278,6 +347,12 @@ func metadataFromProps(props map[string]string) (*Metadata, error) {
 	if _, ok := props[KeySweep]; ok {
 		m.Sweep = &Sweep{}
 		if err := get(KeySweep, m.Sweep, false); err != nil {
+			return nil, err
+		}
+	}
+	if _, ok := props[KeyIO]; ok {
+		m.IO = &IO{}
+		if err := get(KeyIO, m.IO, false); err != nil {
 			return nil, err
 		}
 	}

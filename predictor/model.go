@@ -56,6 +56,15 @@ type Info struct {
 	Sweep []postprocess.ClassSummary `json:"sweep,omitempty"`
 	// SweepItems is the number of validation items of the sweep.
 	SweepItems int `json:"sweep_items,omitempty"`
+	// OutputKind is what the model outputs: "logits" (the sigmoid is
+	// applied) or "probabilities" (used as they are; adopted models).
+	OutputKind string `json:"output_kind"`
+	// Adopted is true for a model trained elsewhere and adopted with
+	// `tagnet-train adopt`.
+	Adopted bool `json:"adopted,omitempty"`
+	// FixedBatch is the model's fixed batch size, 0 when its batch axis
+	// is dynamic; batches of any size are split and padded to it.
+	FixedBatch int `json:"fixed_batch,omitempty"`
 	// Provider is the execution provider, "cpu" or "cuda"; empty from
 	// Describe, which opens no session.
 	Provider string `json:"provider,omitempty"`
@@ -131,6 +140,10 @@ func (m *model) info(provider string) *Info {
 	}
 	if md.Sweep != nil {
 		in.SweepItems = md.Sweep.Items
+	}
+	in.OutputKind = models.OutputLogits
+	if md.IO != nil {
+		in.OutputKind, in.Adopted, in.FixedBatch = md.IO.OutputKind, md.IO.Adopted, md.IO.Batch
 	}
 	return in
 }

@@ -13,6 +13,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/tagnet/tagnet/models"
 	"github.com/tagnet/tagnet/predictor/ort"
 	"github.com/tagnet/tagnet/predictor/postprocess"
 	"github.com/tagnet/tagnet/preprocess"
@@ -60,6 +61,8 @@ type Predictor struct {
 	sess      *ort.Session
 	thr       []float64
 	labels    []string
+	fixed     int  // the model's fixed batch size; 0 when dynamic
+	probs     bool // the output holds probabilities, not logits
 	maxBatch  int
 	maxPixels int64
 	logger    *zap.Logger
@@ -106,6 +109,10 @@ func New(rt *ort.Runtime, modelPath string, opts Options) (*Predictor, error) {
 	if p.maxBatch == 0 {
 		p.maxBatch = DefaultMaxBatch
 	}
+	if b := sess.InputShape()[0]; b > 0 {
+		p.fixed = int(b)
+	}
+	p.probs = m.md.IO != nil && m.md.IO.OutputKind == models.OutputProbabilities
 	if err := p.checkSession(); err != nil {
 		p.closeQuietly()
 		return nil, fmt.Errorf("opening model %s: %w", modelPath, err)
@@ -116,8 +123,15 @@ func New(rt *ort.Runtime, modelPath string, opts Options) (*Predictor, error) {
 	for _, w := range m.warnings {
 		p.logger.Warn(w)
 	}
+	if p.fixed > 0 {
+		p.logger.Info("the model's batch axis is fixed: batches are split and padded to it", zap.Int("fixed_batch", p.fixed))
+	}
 	if opts.Warmup > 0 {
-		if err := sess.Warmup(opts.Warmup); err != nil {
+		n := opts.Warmup
+		if p.fixed > 0 {
+			n = p.fixed
+		}
+		if err := sess.Warmup(n); err != nil {
 			p.closeQuietly()
 			return nil, fmt.Errorf("opening model %s: %w", modelPath, err)
 		}
@@ -142,6 +156,10 @@ func (p *Predictor) checkSession() error {
 	}
 	if c := p.sess.NumClasses(); c != len(p.labels) {
 		return fmt.Errorf("the model outputs %d classes, its metadata names %d labels", c, len(p.labels))
+	}
+	if io := p.m.md.IO; io != nil && (io.Input != p.sess.InputName() || io.Output != p.sess.LogitsName()) {
+		return fmt.Errorf("the metadata names input %q and output %q, the session runs %q and %q",
+			io.Input, io.Output, p.sess.InputName(), p.sess.LogitsName())
 	}
 	return nil
 }
@@ -172,6 +190,10 @@ func (p *Predictor) InputLen() int { return p.pre.InputLen() }
 // MaxBatch returns the largest batch PredictBytes runs at once.
 func (p *Predictor) MaxBatch() int { return p.maxBatch }
 
+// FixedBatch returns the model's fixed batch size (many exports have 1), or
+// 0 when its batch axis is dynamic. Forward accepts any batch either way.
+func (p *Predictor) FixedBatch() int { return p.fixed }
+
 // Provider returns the execution provider the session runs on.
 func (p *Predictor) Provider() string { return p.sess.Provider() }
 
@@ -181,7 +203,11 @@ func (p *Predictor) Version() string { return p.m.sha256[:versionLen] }
 
 // Info describes the model, its preprocessing, thresholds and provider.
 // The result is the caller's to keep.
-func (p *Predictor) Info() *Info { return p.m.info(p.sess.Provider()) }
+func (p *Predictor) Info() *Info {
+	in := p.m.info(p.sess.Provider())
+	in.FixedBatch = p.fixed
+	return in
+}
 
 // limits returns the decoding limits for a maxPixels argument.
 func (p *Predictor) limits(maxPixels int64) preprocess.DecodeOptions {
@@ -271,9 +297,38 @@ func (p *Predictor) Forward(batch []float32, n int) ([]float32, error) {
 
 // ForwardInto is Forward writing the logits into logits, which must hold
 // exactly n·C values, so batch loops can reuse one buffer.
+//
+// A model with a fixed batch size B (FixedBatch) runs n images as ⌈n/B⌉
+// passes of B: full chunks in place, the last partial chunk zero-padded to
+// B, its padding's outputs dropped. Images never affect each other (the
+// model runs in inference mode), so the padding changes nothing.
 func (p *Predictor) ForwardInto(batch []float32, n int, logits []float32) error {
-	if err := p.sess.RunInto(batch, n, logits); err != nil {
-		return fmt.Errorf("forward: %w", err)
+	B := p.fixed
+	if B <= 0 || n == B {
+		if err := p.sess.RunInto(batch, n, logits); err != nil {
+			return fmt.Errorf("forward: %w", err)
+		}
+		return nil
+	}
+	L, C := p.pre.InputLen(), len(p.labels)
+	if n <= 0 || len(batch) != n*L || len(logits) != n*C {
+		return fmt.Errorf("forward: batch of %d images needs %d inputs and %d outputs, got %d and %d", n, n*L, n*C, len(batch), len(logits))
+	}
+	var padIn, padOut []float32
+	for a := 0; a < n; a += B {
+		b := min(a+B, n)
+		if b-a == B {
+			if err := p.sess.RunInto(batch[a*L:b*L], B, logits[a*C:b*C]); err != nil {
+				return fmt.Errorf("forward: images %d–%d of %d (fixed batch %d): %w", a, b-1, n, B, err)
+			}
+			continue
+		}
+		padIn, padOut = make([]float32, B*L), make([]float32, B*C)
+		copy(padIn, batch[a*L:b*L])
+		if err := p.sess.RunInto(padIn, B, padOut); err != nil {
+			return fmt.Errorf("forward: images %d–%d of %d padded to the fixed batch %d: %w", a, b-1, n, B, err)
+		}
+		copy(logits[a*C:b*C], padOut)
 	}
 	return nil
 }
@@ -334,7 +389,15 @@ func (p *Predictor) Postprocess(logits []float32, n int) ([]Prediction, error) {
 	}
 	out := make([]Prediction, n)
 	probs := make([]float32, n*c) // one allocation for the whole batch
-	postprocess.SigmoidInto(probs, logits)
+	if p.probs {
+		// An adopted model that outputs probabilities: used as they are,
+		// clamped into [0,1] against rounding.
+		for i, v := range logits {
+			probs[i] = min(max(v, 0), 1)
+		}
+	} else {
+		postprocess.SigmoidInto(probs, logits)
+	}
 	for i := range out {
 		pr := probs[i*c : (i+1)*c : (i+1)*c]
 		labels := []string{}

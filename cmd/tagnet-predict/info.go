@@ -93,8 +93,16 @@ func printInfo(w io.Writer, in *predictor.Info, thErr error) error {
 	s := in.Spec
 	row("model", in.Path)
 	row("version", in.Version+" (sha256 "+in.SHA256+")")
-	row("architecture", fmt.Sprintf("%s, stem %s, head %s, width %g, input %d×%d, %d classes",
-		s.Arch, s.Stem, s.Head, s.Width, s.InputSize, s.InputSize, s.NumClasses))
+	if in.Adopted {
+		row("architecture", fmt.Sprintf("%s (adopted from elsewhere), input %d×%d, %d classes, output %s",
+			s.Arch, s.InputSize, s.InputSize, s.NumClasses, in.OutputKind))
+	} else {
+		row("architecture", fmt.Sprintf("%s, stem %s, head %s, width %g, input %d×%d, %d classes",
+			s.Arch, s.Stem, s.Head, s.Width, s.InputSize, s.InputSize, s.NumClasses))
+	}
+	if in.FixedBatch > 0 {
+		row("batch", fmt.Sprintf("fixed at %d (batches are split and padded to it)", in.FixedBatch))
+	}
 	row("labels", strings.Join(in.Labels, ", "))
 	row("preprocessing", describePreprocess(in.Preprocess))
 	if t := in.Training; t != nil {

@@ -84,7 +84,7 @@ func run(ctx context.Context, args []string) int {
 		SilenceErrors: true,
 	}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(a.initCmd(), a.trainCmd(), a.dataCmd(), a.evalCmd(), a.sweepCmd(), a.lrFindCmd())
+	root.AddCommand(a.initCmd(), a.trainCmd(), a.dataCmd(), a.evalCmd(), a.sweepCmd(), a.lrFindCmd(), a.adoptCmd())
 	root.SetArgs(args)
 	err := root.ExecuteContext(ctx)
 	_ = a.log.Sync()
