@@ -324,8 +324,8 @@ func TestKeyNames(t *testing.T) {
 			t.Errorf("FlagName(%q) = %q, want %q", key, got, want[1])
 		}
 	}
-	if n := len(TrainKeys()); n != 48 {
-		t.Errorf("len(TrainKeys()) = %d, want 48", n)
+	if n := len(TrainKeys()); n != 49 {
+		t.Errorf("len(TrainKeys()) = %d, want 49", n)
 	}
 	if n := len(PredictKeys()); n != 36 {
 		t.Errorf("len(PredictKeys()) = %d, want 36", n)

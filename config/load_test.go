@@ -62,6 +62,7 @@ var badFiles = map[string][]string{
 	"bad-schedule.train.bad.yaml":    {`:2: train.schedule: "cosine" is invalid: must be one of fine_tune, one_cycle`},
 	"bad-epochs.train.bad.yaml":      {`:2: train.epochs: 0 is invalid: must be >= 1`},
 	"bad-aug.train.bad.yaml":         {`:2: train.aug: "flip" is invalid: must be one of none, crop, crop+flip`},
+	"bad-precision.train.bad.yaml":   {`:2: train.precision: "bf16" is invalid: must be one of auto, fp32, bf16-mixed`},
 	"server-section.train.bad.yaml":  {`:1: server: unknown key (server is a section of the tagnet-predict configuration)`},
 	"many-errors.train.bad.yaml": {
 		`:2: model.arch: "vgg16" is invalid`,
@@ -213,7 +214,7 @@ func TestFullTrain(t *testing.T) {
 		Train: Training{
 			Schedule: "one_cycle", Epochs: 10, FreezeEpochs: 0, BatchSize: 16, LR: 1e-3, WD: 0, WDBNBias: true,
 			PctStart: 0.3, Div: 10, DivFinal: 1e5, Aug: "crop+flip", MinScale: 1, Threshold: 0.5,
-			EarlyStoppingPatience: 2, Threads: 2, Seed: 1,
+			EarlyStoppingPatience: 2, Threads: 2, Seed: 1, Precision: "fp32",
 		},
 		Sweep:   Sweep{Start: 0.1, Stop: 0.9, Steps: 9},
 		Output:  Output{Dir: filepath.Join("testdata", "results"), Model: "planet.onnx", Plots: false, Resume: true},

@@ -152,6 +152,14 @@ type Training struct {
 	Threads int `yaml:"threads" help:"compute threads (0 = all cores)"`
 	// Seed seeds initialisation, shuffling and augmentation; default 42.
 	Seed int64 `yaml:"seed" help:"seed of initialisation, shuffling and augmentation"`
+	// Precision is the number format of the convolution and linear
+	// products: "fp32", "bf16-mixed" (bf16 operands with fp32 accumulation,
+	// fp32 master weights, optimiser state, BatchNorm, loss and metrics:
+	// PyTorch's CPU autocast policy; the exported model stays fp32) or
+	// "auto" (the default: bf16-mixed where the CPU multiplies bf16 natively,
+	// AVX512_BF16 or AMX, else fp32). bf16-mixed on a CPU without it is an
+	// error when training starts.
+	Precision string `yaml:"precision" help:"product precision: auto, fp32 or bf16-mixed"`
 }
 
 // Sweep is the sweep section of [Train]: Steps thresholds evenly spaced
@@ -232,6 +240,7 @@ func DefaultTrain() *Train {
 			MinScale:     0.35,
 			Threshold:    0.2,
 			Seed:         42,
+			Precision:    "auto",
 		},
 		Sweep:  Sweep{Start: 0.05, Stop: 0.95, Steps: 29},
 		Output: Output{Dir: "out", Model: "model.onnx", Plots: true},
@@ -329,6 +338,7 @@ func (t *Training) validate(c *checker) {
 	c.openUnit("train.threshold", t.Threshold)
 	atLeast(c, "train.early_stopping_patience", t.EarlyStoppingPatience, 0)
 	atLeast(c, "train.threads", t.Threads, 0)
+	c.oneOf("train.precision", t.Precision, "auto", "fp32", "bf16-mixed")
 }
 
 func (s *Sweep) validate(c *checker) {

@@ -35,6 +35,10 @@ type checkpoint struct {
 	Values      [][]float32
 	Optimizer   []byte
 	History     []EpochStats
+	// Precision is the train.precision the epochs ran in ("fp32" or
+	// "bf16-mixed"; "" in files from before it existed: fp32). It is not
+	// part of the fingerprint: a run may resume in the other precision.
+	Precision string
 }
 
 func (c *checkpoint) weights() models.Weights {
@@ -105,7 +109,7 @@ func (l *Learner) saveEpoch(fp string, epochsDone int, best float64, bestEpoch i
 	if err := f.Close(); err != nil {
 		return fmt.Errorf("metrics log: %w", err)
 	}
-	ck := &checkpoint{Fingerprint: fp, Epoch: epochsDone, Best: best, BestEpoch: bestEpoch, History: l.history}
+	ck := &checkpoint{Fingerprint: fp, Epoch: epochsDone, Best: best, BestEpoch: bestEpoch, History: l.history, Precision: l.precision}
 	for _, p := range l.net.Params() {
 		ck.Names = append(ck.Names, p.Name)
 		ck.Values = append(ck.Values, p.Value)

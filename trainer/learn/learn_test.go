@@ -8,8 +8,11 @@ import (
 	"slices"
 	"testing"
 
+	"go.uber.org/zap"
+
 	"github.com/tagnet/tagnet/models"
 	"github.com/tagnet/tagnet/preprocess"
+	"github.com/tagnet/tagnet/trainer/blas"
 	"github.com/tagnet/tagnet/trainer/data"
 )
 
@@ -88,9 +91,17 @@ func tinySet(t *testing.T) (*data.Dataset, *data.Augmenter) {
 
 func tinyLearner(t *testing.T, ds *data.Dataset, aug *data.Augmenter, dir string, hooks Hooks) *Learner {
 	t.Helper()
+	return tinyLearnerPrec(t, ds, aug, dir, hooks, PrecisionFP32, nil)
+}
+
+// tinyLearnerPrec is tinyLearner in a given train.precision, logging to
+// log (nil: nowhere).
+func tinyLearnerPrec(t *testing.T, ds *data.Dataset, aug *data.Augmenter, dir string, hooks Hooks, precision string, log *zap.Logger) *Learner {
+	t.Helper()
 	g := models.MustBuild(models.Spec{Arch: "resnet-tiny", NumClasses: len(ds.Labels), InputSize: 32, Stem: models.StemSmall, Head: models.HeadFastai})
 	l, err := New(g, models.Init(g, models.InitOptions{Seed: 1}), ds, aug, Config{
 		BatchSize: 16, Threads: 2, Workers: 2, Seed: 9, WD: 0.01, Threshold: 0.2, Dir: dir, Hooks: hooks,
+		Precision: precision, Logger: log,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -102,9 +113,23 @@ func tinyLearner(t *testing.T, ds *data.Dataset, aug *data.Augmenter, dir string
 // Interrupting after an epoch and resuming from the checkpoint gives the
 // same weights, bit for bit, as an uninterrupted run: data order,
 // augmentation, dropout, optimiser state and schedule position all resume.
-func TestResumeIsExact(t *testing.T) {
+func TestResumeIsExact(t *testing.T) { testResumeIsExact(t, PrecisionFP32) }
+
+// TestResumeIsExactBF16: the same in bf16-mixed (where the CPU has it).
+func TestResumeIsExactBF16(t *testing.T) {
+	if !blas.BF16Supported() {
+		t.Skip("no native bf16 on this CPU")
+	}
+	testResumeIsExact(t, PrecisionBF16)
+}
+
+func testResumeIsExact(t *testing.T, precision string) {
 	ds, aug := tinySet(t)
 	plan := FineTunePlan(2, 3e-3, 1)
+	tinyLearner := func(t *testing.T, ds *data.Dataset, aug *data.Augmenter, dir string, hooks Hooks) *Learner {
+		t.Helper()
+		return tinyLearnerPrec(t, ds, aug, dir, hooks, precision, nil)
+	}
 
 	full := tinyLearner(t, ds, aug, filepath.Join(t.TempDir(), "full"), Hooks{})
 	if err := full.Fit(context.Background(), plan, false); err != nil {

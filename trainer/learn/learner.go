@@ -20,6 +20,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/tagnet/tagnet/models"
+	"github.com/tagnet/tagnet/trainer/blas"
 	"github.com/tagnet/tagnet/trainer/data"
 	"github.com/tagnet/tagnet/trainer/metrics"
 	"github.com/tagnet/tagnet/trainer/nn"
@@ -39,6 +40,10 @@ type Config struct {
 	BatchSize int
 	// Threads is the number of cores the engine uses. Zero means all.
 	Threads int
+	// Precision is train.precision: "fp32", "bf16-mixed" or "auto" (the
+	// zero value ""; see [ResolvePrecision]). The resolved choice is logged
+	// and returned by [Learner.Precision].
+	Precision string
 	// Workers decode and augment images; Prefetch batches are prepared
 	// ahead. Zero means the loader's defaults.
 	Workers, Prefetch int
@@ -127,6 +132,7 @@ type Learner struct {
 	cfg          Config
 	log          *zap.Logger
 	net          *nn.Net
+	precision    string // "fp32" or "bf16-mixed"
 	opt          optim.Optimizer
 	labels       []string
 	train, valid *data.Loader
@@ -154,11 +160,21 @@ func New(g *models.Graph, w models.Weights, ds *data.Dataset, aug *data.Augmente
 	if len(ds.Train) < cfg.BatchSize {
 		return nil, fmt.Errorf("%d training items is fewer than one batch of %d", len(ds.Train), cfg.BatchSize)
 	}
-	net, err := nn.New(g, w, nn.Config{MaxBatch: cfg.BatchSize, Threads: cfg.Threads, Seed: cfg.Seed})
+	prec, precName, err := ResolvePrecision(cfg.Precision)
+	if err != nil {
+		return nil, err
+	}
+	net, err := nn.New(g, w, nn.Config{MaxBatch: cfg.BatchSize, Threads: cfg.Threads, Seed: cfg.Seed, Precision: prec})
 	if err != nil {
 		return nil, fmt.Errorf("building network: %w", err)
 	}
-	l := &Learner{cfg: cfg, log: log, net: net, labels: ds.Labels, grad: make([]float32, cfg.BatchSize*g.Spec.NumClasses)}
+	requested := cfg.Precision
+	if requested == "" {
+		requested = PrecisionAuto
+	}
+	log.Info("precision", zap.String("precision", precName), zap.String("requested", requested),
+		zap.Bool("cpu_bf16", blas.BF16Supported()), zap.String("kernels", blas.DNNLVersion()))
+	l := &Learner{cfg: cfg, log: log, net: net, precision: precName, labels: ds.Labels, grad: make([]float32, cfg.BatchSize*g.Spec.NumClasses)}
 	l.opt = optim.NewAdam(net.Params(), optim.AdamConfig{WD: cfg.WD, WDBNBias: cfg.WDBNBias})
 	lopt := data.LoaderOptions{BatchSize: cfg.BatchSize, Seed: cfg.Seed, Workers: cfg.Workers, Prefetch: cfg.Prefetch, Logger: log}
 	lopt.Train = true
@@ -184,6 +200,10 @@ func (l *Learner) Close() {
 
 // Net is the network being trained.
 func (l *Learner) Net() *nn.Net { return l.net }
+
+// Precision is the resolved train.precision, "fp32" or "bf16-mixed", for
+// the training summary.
+func (l *Learner) Precision() string { return l.precision }
 
 // History returns the stats of every epoch so far (including those before
 // a resume).
@@ -218,6 +238,10 @@ func (l *Learner) Fit(ctx context.Context, plan Plan, resume bool) error {
 		}
 		if err := l.restore(ck); err != nil {
 			return fmt.Errorf("resuming: %w", err)
+		}
+		if was := precisionName(ck.Precision); was != l.precision {
+			l.log.Warn("resuming in another precision: weights and optimiser state carry over in fp32, but the run is no longer bit-identical to an uninterrupted one",
+				zap.String("checkpoint", was), zap.String("now", l.precision))
 		}
 		start, best, bestEpoch = ck.Epoch, ck.Best, ck.BestEpoch
 		l.history = ck.History
