@@ -134,6 +134,19 @@ func TestAdoptServeFixedBatch(t *testing.T) {
 		t.Fatalf("adopt batch-1: exit %d\n%s", code, out)
 	}
 
+	// Without data: no sweep, and the predictor says only fixed:T applies.
+	bare := filepath.Join(tmp, "bare.onnx")
+	code, out = runTrain(t, "adopt", torchvisionONNX, "--labels", labelsFile, "-o", bare, "--resize", "torchvision")
+	if code != 0 || !strings.Contains(out, "fixed:T") {
+		t.Fatalf("adopt without data: exit %d\n%s", code, out)
+	}
+	if res := tpRun(t, bin, "info", bare); res.code != 2 || !strings.Contains(res.stdout+res.stderr, "fixed:T") {
+		t.Errorf("info without a sweep: exit %d, want 2 and a hint at fixed:T\n%s%s", res.code, res.stdout, res.stderr)
+	}
+	if res := tpRun(t, bin, "info", "--strategy", "fixed:0.3", bare); res.code != 0 || !strings.Contains(res.stdout, "shorter side to 256") {
+		t.Errorf("info --strategy fixed:0.3: exit %d\n%s%s", res.code, res.stdout, res.stderr)
+	}
+
 	for _, model := range []string{adopted, one} {
 		name := filepath.Base(model)
 		res := tpRun(t, bin, "info", model)
