@@ -187,6 +187,10 @@ func TestLoadByName(t *testing.T) {
 	if names := cacheFiles(t, dir); len(names) != 0 {
 		t.Errorf("cache holds %v", names)
 	}
+	_, err = weights.Load(context.Background(), "imagenet1k_v1", g, models.Init(g, models.InitOptions{}), weights.FetchOptions{BaseURL: srv.URL + "/models"})
+	if !errors.Is(err, weights.ErrUnknownName) {
+		t.Errorf("a bare word that is no weights name: %v, want ErrUnknownName", err)
+	}
 }
 
 // TestLoadFiles loads the same weights from .pth and the body from .onnx

@@ -41,9 +41,9 @@ type Loaded struct {
 // Load resolves source (the value of model.weights) into weights for g,
 // starting from base (g's freshly initialised weights, which keep the
 // head when the weights' classifier does not fit):
-//   - a weights name (see [IsName]: IMAGENET1K_V1, IMAGENET1K_V2, DEFAULT)
-//     is looked up for g's architecture and fetched into the cache
-//     ([Fetch] with opt);
+//   - a weights name (IMAGENET1K_V1, IMAGENET1K_V2, DEFAULT; any value
+//     without a '.' or a path separator is taken as a name) is looked up
+//     for g's architecture and fetched into the cache ([Fetch] with opt);
 //   - a path ending in .onnx is a torchvision-layout ONNX ResNet, imported
 //     with [models.Import] (BatchNorm folded or not);
 //   - any other path is a PyTorch or safetensors state dict ([ReadFile]),
@@ -56,7 +56,8 @@ func Load(ctx context.Context, source string, g *models.Graph, base models.Weigh
 	switch {
 	case source == "":
 		return nil, fmt.Errorf("loading weights: no source given")
-	case IsName(source):
+	case IsName(source) || !strings.ContainsAny(source, "./"+string(filepath.Separator)):
+		// A bare word is a weights name; Lookup lists the known ones.
 		p, err := Lookup(g.Spec.Arch, source)
 		if err != nil {
 			return nil, err
