@@ -37,9 +37,10 @@ named, when a shard is missing or given twice, a shard's run did not finish
 the shards were made with different models, thresholds, inputs or shard
 counts. The output is written to a temporary file and renamed into place.
 
-Exit status: 0 merged, every row a prediction; 1 merged, but some rows are
-files that failed (as predict would have exited); 2 nothing merged: usage
-errors and shards that cannot be merged.`,
+Exit status: 0 merged (rows of files that failed are merged like the others
+and counted on standard error; predict already reported them); 1 writing the
+output failed; 2 nothing merged: a usage error or shards that cannot be
+merged.`,
 		Example: `  tagnet-predict merge -o results.jsonl out/part-0.jsonl out/part-1.jsonl out/part-2.jsonl
   tagnet-predict merge -o results.csv out/part-*.jsonl`,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -59,9 +60,6 @@ errors and shards that cannot be merged.`,
 			}
 			fmt.Fprintf(cmd.ErrOrStderr(), "merged %d shard(s) of %d: %d rows (%d failed) into %s\n",
 				len(m.shards), max(m.count, 1), len(m.rows), m.failed, where)
-			if m.failed > 0 {
-				return &exitError{code: exitFailed}
-			}
 			return nil
 		},
 	}

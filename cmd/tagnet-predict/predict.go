@@ -33,7 +33,8 @@ included (after cutting off a torn last line left by a crash); resume with
 the same directory arguments. --shard i/n (or auto/n with
 $JOB_COMPLETION_INDEX) predicts one deterministic part of the files, chosen
 by a hash of their path relative to the directory given, so every machine
-splits the same way.`,
+splits the same way. A run that has a row for every file of its shard
+leaves FILE.done.json beside the output; merge combines the shards' files.`,
 		Example: `  tagnet-predict predict --model model.onnx -o results.csv photos/
   tagnet-predict predict --model model.onnx --shard 3/8 -o part3.jsonl /data
   tagnet-predict predict --config deploy.yaml --resume photos/`,
