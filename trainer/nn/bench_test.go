@@ -20,8 +20,8 @@ import (
 
 // gemmGFLOPS measures, in the engine's threading scheme (one
 // single-threaded product per worker at once), the GFLOP/s of a
-// conv-shaped product in precision p (OpenBLAS sgemm for fp32, oneDNN's
-// matmul for bf16, the engine's kernels): layer2's 3×3 convolution of
+// conv-shaped product with the engine's kernel in precision p (oneDNN's
+// matmul): layer2's 3×3 convolution of
 // ResNet-18 at 128 px over a chunk of 4 images (M=128, K=1152, N=1024).
 func gemmGFLOPS(p blas.Precision, threads int, d time.Duration) float64 {
 	const m, k, n = 128, 1152, 1024
@@ -41,11 +41,7 @@ func gemmGFLOPS(p blas.Precision, threads int, d time.Duration) float64 {
 		wg.Go(func() {
 			c := make([]float32, m*n)
 			for time.Since(start) < d {
-				if p == blas.BF16 {
-					blas.MatMul(blas.BF16, false, false, m, n, k, 1, a, k, b, n, 0, c, n)
-				} else {
-					blas.Sgemm(false, false, m, n, k, 1, a, k, b, n, 0, c, n)
-				}
+				blas.MatMul(p, false, false, m, n, k, 1, a, k, b, n, 0, c, n)
 				calls[w]++
 			}
 		})
@@ -162,8 +158,8 @@ func benchTrainSpec(b *testing.B, spec models.Spec, p blas.Precision, batch, thr
 // and 64, on all cores, in fp32 and (where the CPU has native bf16) bf16
 // mixed precision: images/s, achieved GFLOP/s of the step's matrix
 // products, the GFLOP/s of a conv-shaped product in the same precision
-// measured in the same run ("gemm": OpenBLAS sgemm for fp32, oneDNN bf16
-// matmul for bf16), their ratio, bytes allocated per step and peak
+// measured in the same run ("gemm": oneDNN's fp32 or bf16 matmul, the
+// engine's kernel), their ratio, bytes allocated per step and peak
 // resident memory (process-wide: run one sub-benchmark at a time to read
 // it). The PyTorch peer: scripts/reference/train_step_pytorch.py.
 //
@@ -220,5 +216,22 @@ func BenchmarkTrainStepSmallStem(b *testing.B) {
 			spec := models.Spec{Arch: "resnet18", NumClasses: 10, InputSize: 64, Head: models.HeadLinear, Stem: models.StemSmall, Width: width}
 			benchTrainSpec(b, spec, blas.FP32, 64, 0)
 		})
+	}
+}
+
+// BenchmarkTrainStepFP32Kernels compares OpenBLAS's sgemm with oneDNN's
+// fp32 matmul as the engine's fp32 product, ResNet-18 at 128 px batch 64
+// and at 64 px batch 64, sub-benchmarks interleaved.
+//
+//	go test ./trainer/nn -run '^$' -bench 'TrainStepFP32Kernels' -benchtime 3x -count 3 -timeout 30m
+func BenchmarkTrainStepFP32Kernels(b *testing.B) {
+	defer nn.SetFP32Kernel("onednn")
+	for _, size := range []int{128, 64} {
+		for _, k := range []string{"openblas", "onednn"} {
+			b.Run(fmt.Sprintf("resnet18/%dpx/batch64/%s", size, k), func(b *testing.B) {
+				nn.SetFP32Kernel(k)
+				benchTrainSpec(b, models.Spec{Arch: "resnet18", NumClasses: 20, InputSize: size, Head: models.HeadFastai}, blas.FP32, 64, 0)
+			})
+		}
 	}
 }

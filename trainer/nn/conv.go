@@ -20,7 +20,7 @@ type geom struct {
 	cin, h, w, k, s, p, ho, wo int
 }
 
-// conv is a 2-D convolution by im2col and sgemm (no im2col for 1×1 stride-1
+// conv is a 2-D convolution by im2col and a matrix product (no im2col for 1×1 stride-1
 // convolutions, whose input already is the B matrix in [C, N·H·W] layout).
 type conv struct {
 	net      *Net

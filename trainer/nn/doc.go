@@ -14,7 +14,7 @@
 // NCHW. With that layout a convolution over the whole batch is a single
 // matrix product Y[Cout, N·H'·W'] = W[Cout, Cin·k·k] · cols[Cin·k·k,
 // N·H'·W'] whose wide dimension spans the batch, so even layer4's 4×4 maps
-// at 128 px give OpenBLAS products with hundreds of columns; a 1×1
+// at 128 px give matrix products with hundreds of columns; a 1×1
 // stride-1 convolution reads its input as the B matrix with no copy at
 // all; and BatchNorm, pooling and the per-channel reductions of the
 // backward pass walk one contiguous run of N·H·W values per channel. The
@@ -23,7 +23,8 @@
 // # Threads and determinism
 //
 // [Config.Threads] goroutines (default GOMAXPROCS) do all the work;
-// OpenBLAS is set to one thread and every goroutine calls it on its own
+// the products (oneDNN's matmul; see trainer/blas) run on the calling
+// thread, and every goroutine calls one on its own
 // chunk of images (im2col of the chunk, then its product), so the im2col
 // of one core overlaps the GEMM of the other and the cores are never
 // oversubscribed. Chunks are handed out dynamically, so a core slowed by
