@@ -453,6 +453,9 @@ func TestServeConfig(t *testing.T) {
 				len(hpa.Spec.Metrics) != 1 || hpa.Spec.Metrics[0].Resource == nil || hpa.Spec.Metrics[0].Resource.Name != corev1.ResourceCPU {
 				t.Errorf("HorizontalPodAutoscaler %+v, want CPU on Deployment %s", hpa.Spec, dep.Name)
 			}
+			if dep.Spec.Replicas != nil {
+				t.Errorf("the Deployment sets replicas %d: the autoscaler owns the count, and each apply would reset it", *dep.Spec.Replicas)
+			}
 			if min := hpa.Spec.MinReplicas; min == nil || *min < 2 || pdb.Spec.MaxUnavailable == nil {
 				t.Errorf("autoscaler minimum %s with disruption budget %+v: keep two pods, lose one at a time", show(min), pdb.Spec)
 			}

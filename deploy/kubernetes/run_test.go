@@ -125,6 +125,11 @@ func TestServeAsDeployed(t *testing.T) {
 		resp.Body.Close()
 		return resp.StatusCode
 	}
+	for _, probe := range []*corev1.Probe{c.StartupProbe, c.LivenessProbe, c.ReadinessProbe} {
+		if probe == nil || probe.HTTPGet == nil {
+			t.Fatal("the serve container lacks an HTTP probe (see TestServeConfig)")
+		}
+	}
 	// Wait for readiness as the kubelet does: poll the readiness probe.
 	ready := c.ReadinessProbe.HTTPGet.Path
 	for get(ready, "") != http.StatusOK {
