@@ -19,6 +19,8 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"runtime"
+	"sync"
 
 	"github.com/tagnet/tagnet/trainer/tensor"
 )
@@ -247,7 +249,8 @@ func DefaultAdam() AdamConfig { return AdamConfig{Beta2: 0.99, Eps: 1e-5, WD: 0.
 // set by the schedule at every step.
 type Adam struct {
 	base
-	cfg AdamConfig
+	cfg  AdamConfig
+	jobs []adamJob // reused by Step
 }
 
 // NewAdam returns an Adam optimiser over the trainable parameters among
@@ -270,41 +273,93 @@ func NewAdam(params []*tensor.Param, cfg AdamConfig) *Adam {
 //	p ← p − lr/(1−β1^t) · avg / (√(sq/(1−β2^t)) + eps)
 //
 // with t the parameter's step count (from 1) and β1 = h.Mom.
+//
+// Steps over more than 2·65536 values are split over up to GOMAXPROCS
+// goroutines by element; every element's update is independent, so the
+// result is bit-identical to a serial step.
 func (a *Adam) Step(h Hypers) error {
 	if err := a.check(h); err != nil {
 		return err
 	}
 	b1, b2 := h.Mom, a.cfg.Beta2
+	jobs := a.jobs[:0]
+	total := 0
 	for i := range a.slots {
 		s := &a.slots[i]
 		if !s.p.Trains() {
 			continue
 		}
 		lr := h.LRs[s.p.Group]
-		v := s.p.Value
+		j := adamJob{s: s, decay: 1}
 		if a.cfg.WD != 0 && (a.cfg.WDBNBias || s.p.Kind.Decays()) {
-			decay := float32(1 - lr*a.cfg.WD)
-			for j := range v {
-				v[j] *= decay
-			}
+			j.decay = float32(1 - lr*a.cfg.WD)
 		}
 		s.step++
 		t := float64(s.step)
-		step := float32(lr / (1 - math.Pow(b1, t)))
-		inv2 := 1 / (1 - math.Pow(b2, t))
-		m1, c1 := float32(b1), float32(1-b1)
-		m2, c2 := float32(b2), float32(1-b2)
-		eps := float32(a.cfg.Eps)
-		g, avg, sq := s.p.Grad[:len(v)], s.avg[:len(v)], s.sq[:len(v)]
+		j.step = float32(lr / (1 - math.Pow(b1, t)))
+		j.inv2 = 1 / (1 - math.Pow(b2, t))
+		jobs = append(jobs, j)
+		total += len(s.p.Value)
+	}
+	a.jobs = jobs
+	k := adamKernel{m1: float32(b1), c1: float32(1 - b1), m2: float32(b2), c2: float32(1 - b2), eps: float32(a.cfg.Eps)}
+	// Every element's update is independent of the others, so splitting
+	// the elements over goroutines gives bit-identical results.
+	workers := min(runtime.GOMAXPROCS(0), max(1, total/adamGrain))
+	if workers == 1 {
+		k.run(jobs, 0, total)
+		return nil
+	}
+	var wg sync.WaitGroup
+	for w := 1; w < workers; w++ {
+		wg.Go(func() { k.run(jobs, total*w/workers, total*(w+1)/workers) })
+	}
+	k.run(jobs, 0, total/workers)
+	wg.Wait()
+	return nil
+}
+
+// adamGrain is the least number of parameter values per goroutine of
+// [Adam.Step].
+const adamGrain = 1 << 16
+
+// adamJob is one parameter tensor's share of an Adam step.
+type adamJob struct {
+	s           *slot
+	decay, step float32
+	inv2        float64
+}
+
+type adamKernel struct{ m1, c1, m2, c2, eps float32 }
+
+// run updates the elements [lo, hi) of the concatenation of the jobs'
+// tensors.
+func (k adamKernel) run(jobs []adamJob, lo, hi int) {
+	off := 0
+	for _, jb := range jobs {
+		n := len(jb.s.p.Value)
+		a, b := max(lo, off)-off, min(hi, off+n)-off
+		off += n
+		if a >= b {
+			continue
+		}
+		v := jb.s.p.Value[a:b]
+		g, avg, sq := jb.s.p.Grad[a:b], jb.s.avg[a:b], jb.s.sq[a:b]
+		g, avg, sq = g[:len(v)], avg[:len(v)], sq[:len(v)]
+		if jb.decay != 1 {
+			for j := range v {
+				v[j] *= jb.decay
+			}
+		}
+		step, inv2 := jb.step, jb.inv2
 		for j := range v {
 			gj := g[j]
-			m := m1*avg[j] + c1*gj
-			q := m2*sq[j] + c2*gj*gj
+			m := k.m1*avg[j] + k.c1*gj
+			q := k.m2*sq[j] + k.c2*gj*gj
 			avg[j], sq[j] = m, q
-			v[j] -= step * m / (float32(math.Sqrt(float64(q)*inv2)) + eps)
+			v[j] -= step * m / (float32(math.Sqrt(float64(q)*inv2)) + k.eps)
 		}
 	}
-	return nil
 }
 
 // SGDConfig tunes [NewSGD].
