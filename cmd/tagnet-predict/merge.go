@@ -105,7 +105,9 @@ func mergeShards(paths []string, output string) (*merged, error) {
 	for _, p := range files {
 		rec, err := batch.ReadCompletion(p)
 		if err != nil {
-			if _, serr := os.Stat(p); serr != nil {
+			if _, serr := os.Stat(p); errors.Is(serr, fs.ErrNotExist) {
+				err = fmt.Errorf("%s does not exist: its shard has not run, or the path is wrong", p)
+			} else if serr != nil {
 				err = serr
 			} else if errors.Is(err, batch.ErrNotFinished) {
 				err = fmt.Errorf("%s: its run did not finish (no completion record %s): run the shard again with --resume", p, batch.CompletionPath(p))

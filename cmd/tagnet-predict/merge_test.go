@@ -105,7 +105,7 @@ func TestMerge(t *testing.T) {
 		{"missing shard", []string{parts[0], parts[2]}, []string{"shard 1/3 is missing"}},
 		{"changed after finishing", []string{changed, parts[1], parts[2]}, []string{changed + " changed after its run finished"}},
 		{"unfinished", []string{parts[0], unfinished, parts[2]}, []string{unfinished + ": its run did not finish", "--resume"}},
-		{"absent file", []string{parts[0], parts[1], parts[2] + ".gone"}, []string{parts[2] + ".gone", "no such file"}},
+		{"absent file", []string{parts[0], parts[1], parts[2] + ".gone"}, []string{parts[2] + ".gone does not exist"}},
 		{"other model", []string{parts[0], parts[1], byOtherModel}, []string{byOtherModel + " was made with the model"}},
 		{"other shard count", []string{parts[0], parts[1], parts[2], ofFour}, []string{ofFour + " was made with the shard count 4 shards", "3 shards"}},
 		{"file twice", []string{parts[0], parts[1], overlap}, []string{"1 file(s) predicted more than once: " + stolenRow.File + " (in " + parts[0] + " and " + overlap + ")"}},
