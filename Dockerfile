@@ -26,8 +26,10 @@ ARG CUDA_BASE=nvidia/cuda:13.0.1-cudnn-runtime-ubuntu24.04
 # ─── builder: ONNX Runtime from npm, tagnet-predict with cgo ───────────────
 FROM golang:1.26-bookworm AS builder
 ARG VARIANT
+# libvips-dev: the image decoder tagnet-predict links through cgo
+# (preprocess/vips); npm: ONNX Runtime comes from the npm registry.
 RUN apt-get update \
- && apt-get install -y --no-install-recommends npm \
+ && apt-get install -y --no-install-recommends npm libvips-dev pkg-config \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY scripts/docker-steps.sh scripts/docker-steps.sh
@@ -46,10 +48,19 @@ RUN scripts/docker-steps.sh build /out/bin
 RUN scripts/docker-steps.sh check "$VARIANT" /out/bin /out/lib
 
 # ─── runtime bases, one per variant ────────────────────────────────────────
+# Each gets the libvips runtime (libjpeg-turbo, libpng, libwebp, libheif,
+# lcms2, libexif, libtiff inside) and nothing of the trainer.
 FROM debian:bookworm-slim AS runtime-cpu
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends libvips42 \
+ && rm -rf /var/lib/apt/lists/*
 ENV TAGNET_RUNTIME_PROVIDERS=cpu
 
 FROM ${CUDA_BASE} AS runtime-cuda
+# Ubuntu 24.04 names the same library libvips42t64.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends libvips42t64 \
+ && rm -rf /var/lib/apt/lists/*
 ENV TAGNET_RUNTIME_PROVIDERS=cuda
 
 # ─── the image ─────────────────────────────────────────────────────────────

@@ -230,21 +230,14 @@ func Decode(b []byte) (*Model, error) {
 	return &Model{Graph: g, Weights: w, Metadata: *md}, nil
 }
 
-// LoadMetadata reads only what a model file says about itself.
+// LoadMetadata reads only what a model file says about itself (see
+// [ReadInfo]).
 func LoadMetadata(path string) (*Metadata, error) {
-	b, err := os.ReadFile(path)
+	fi, err := ReadInfo(path)
 	if err != nil {
-		return nil, fmt.Errorf("loading model %s: %w", path, err)
+		return nil, err
 	}
-	f, err := ParseONNX(b)
-	if err != nil {
-		return nil, fmt.Errorf("loading model %s: %w", path, err)
-	}
-	md, err := f.Metadata()
-	if err != nil {
-		return nil, fmt.Errorf("loading model %s: %w", path, err)
-	}
-	return md, nil
+	return fi.Metadata, nil
 }
 
 // File is a parsed ONNX file, tagnet's or anyone's.

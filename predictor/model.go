@@ -1,11 +1,8 @@
 package predictor
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"os"
 
 	"github.com/tagnet/tagnet/models"
 	"github.com/tagnet/tagnet/predictor/postprocess"
@@ -87,20 +84,13 @@ type model struct {
 // loadModel reads the model file at path, its metadata and preprocessing,
 // and chooses the thresholds.
 func loadModel(path string, th Thresholds) (*model, error) {
-	b, err := os.ReadFile(path)
+	// The metadata only: the weights are ONNX Runtime's to load.
+	fi, err := models.ReadInfo(path)
 	if err != nil {
-		return nil, fmt.Errorf("loading model: %w", err)
+		return nil, err
 	}
-	f, err := models.ParseONNX(b)
-	if err != nil {
-		return nil, fmt.Errorf("loading model %s: %w", path, err)
-	}
-	md, err := f.Metadata()
-	if err != nil {
-		return nil, fmt.Errorf("loading model %s: %w", path, err)
-	}
-	sum := sha256.Sum256(b)
-	m := &model{path: path, sha256: hex.EncodeToString(sum[:]), md: md}
+	md := fi.Metadata
+	m := &model{path: path, sha256: fi.SHA256, md: md}
 
 	if len(md.Preprocess) == 0 {
 		m.pre = preprocess.Default(md.Spec.InputSize)

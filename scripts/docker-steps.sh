@@ -10,7 +10,8 @@
 #                                                      cpu: nothing
 #   scripts/docker-steps.sh build BINDIR               CGO build of tagnet-predict → BINDIR/tagnet-predict
 #   scripts/docker-steps.sh check VARIANT BINDIR LIBDIR
-#                                                      the binary runs, links no OpenBLAS, libraries verified
+#                                                      the binary runs, links libvips and nothing of the
+#                                                      trainer (OpenBLAS, oneDNN), libraries verified
 #   scripts/docker-steps.sh --list                     the step names, one a line
 #
 # Run from the source root (the builder's WORKDIR, or a repository
@@ -102,8 +103,8 @@ step_build() {
   [ $# -eq 1 ] || die "usage: build BINDIR"
   local dir=$1
   mkdir -p "$dir"
-  # cgo is on for onnxruntime_go, which opens the library at run time: the
-  # binary links only libc.
+  # cgo is on for onnxruntime_go, which opens ONNX Runtime at run time,
+  # and for preprocess/vips, which links libvips (libvips-dev).
   CGO_ENABLED=1 go build -trimpath -ldflags='-s -w' -o "$dir/tagnet-predict" ./cmd/tagnet-predict
   say "built $dir/tagnet-predict"
 }
@@ -114,7 +115,9 @@ step_check() {
   [ -x "$bin" ] || die "$bin is missing"
   local deps
   deps=$(ldd "$bin" 2>&1) || die "ldd $bin: $deps"
-  if grep -qi openblas <<<"$deps"; then die "$bin links OpenBLAS, a trainer dependency:"$'\n'"$deps"; fi
+  if grep -qiE 'openblas|dnnl' <<<"$deps"; then die "$bin links a trainer dependency (OpenBLAS or oneDNN):"$'\n'"$deps"; fi
+  if ! grep -q 'libvips\.so\.42 => /' <<<"$deps"; then die "$bin does not link libvips.so.42 (install libvips-dev):"$'\n'"$deps"; fi
+  if grep -q 'not found' <<<"$deps"; then die "$bin needs libraries that are missing:"$'\n'"$deps"; fi
   sha_ok "$lib/libonnxruntime.so.1" "$ort_lib_sha" || die "$lib/libonnxruntime.so.1 is missing or not the expected build"
   case "$variant" in
     cpu)
@@ -127,7 +130,7 @@ step_check() {
   local help
   help=$("$bin" --help 2>&1) || die "$bin --help failed: $help"
   grep -q serve <<<"$help" || die "$bin --help does not list serve:"$'\n'"$help"
-  say "checked $bin ($variant): runs, no OpenBLAS, ONNX Runtime library verified"
+  say "checked $bin ($variant): runs, links libvips and nothing of the trainer, ONNX Runtime library verified"
 }
 
 [ $# -ge 1 ] || { sed -n '2,17p' "$0" >&2; exit 2; }

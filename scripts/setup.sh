@@ -5,7 +5,8 @@
 #   scripts/setup.sh            ONNX Runtime, OpenBLAS, libvips, test photos
 #   scripts/setup.sh --cuda     also the CUDA 13 provider libraries (≈180 MB)
 #   scripts/setup.sh --fashion-mnist   also Debian's Fashion-MNIST IDX files
-#   scripts/setup.sh --node-peer       also onnxruntime-node (the benchmarks' peer)
+#   scripts/setup.sh --node-peer       also the benchmarks' Node.js peer (onnxruntime-node,
+#                                      sharp) and heif-enc for their HEIC photos
 #
 # Everything project-local goes under .native/ (git-ignored). Facts and
 # checksums: ../shared/docs/runtime.md in the design docs, mirrored below.
@@ -36,6 +37,7 @@ declare -A photo_sha=(
 want_cuda=0
 want_fmnist=0
 want_node_peer=0
+sharp_version=0.34.5
 for arg in "$@"; do
   case "$arg" in
     --cuda) want_cuda=1 ;;
@@ -183,18 +185,25 @@ install_node_peer() {
   pkgdir="$dest/node_modules/onnxruntime-node"
   local lib="$pkgdir/bin/napi-v6/linux/x64/libonnxruntime.so.1"
   if sha_ok "$lib" "$ort_lib_sha" && [ -f "$pkgdir/bin/napi-v6/linux/x64/onnxruntime_binding.node" ] &&
-     [ -f "$dest/node_modules/onnxruntime-common/package.json" ]; then return 0; fi
+     [ -f "$dest/node_modules/onnxruntime-common/package.json" ] &&
+     [ "$(node -p "require('$dest/node_modules/sharp/package.json').version" 2>/dev/null)" = "$sharp_version" ]; then return 0; fi
   command -v npm >/dev/null || die "npm is needed for the Node.js peer (Debian package npm)"
   command -v node >/dev/null || die "node is needed for the Node.js peer (Debian package nodejs)"
   local tgz="$native/cache/onnxruntime-node-$ort_version.tgz"
   mkdir -p "$native/cache" "$dest"
   npm_fetch "onnxruntime-node@$ort_version" "$ort_tgz_sha" "$tgz"
   [ -f "$dest/package.json" ] || printf '{"name":"tagnet-node-peer","private":true}\n' >"$dest/package.json"
-  say "installing onnxruntime-node $ort_version into $dest (install script off)"
-  (cd "$dest" && npm install --silent --ignore-scripts --no-audit --no-fund --no-save "$tgz" >/dev/null)
+  # One npm install for both: a later --no-save install would prune the
+  # other as extraneous.
+  say "installing onnxruntime-node $ort_version and sharp $sharp_version into $dest (install scripts off)"
+  (cd "$dest" && npm install --silent --ignore-scripts --no-audit --no-fund --no-save "$tgz" "sharp@$sharp_version" >/dev/null)
   sha_ok "$lib" "$ort_lib_sha" || die "checksum mismatch for $lib (want $ort_lib_sha)"
   node -e "require('$pkgdir')" || die "onnxruntime-node does not load from $pkgdir"
-  say "onnxruntime-node $ort_version installed in $dest"
+  # sharp is libvips for Node.js: its prebuilt libvips 8.17 comes as the
+  # optional package @img/sharp-libvips-linux-x64; npm checks each
+  # tarball against the registry's sha512 integrity.
+  node -e "require('$dest/node_modules/sharp')" || die "sharp does not load from $dest/node_modules"
+  say "onnxruntime-node $ort_version and sharp $sharp_version installed in $dest"
 }
 
 apt_install libopenblas-dev libdnnl-dev libvips-dev pkg-config
@@ -204,5 +213,5 @@ install_fixtures
 install_pth_fixtures
 [ $want_cuda = 1 ] && install_cuda_provider
 [ $want_fmnist = 1 ] && apt_install dataset-fashion-mnist
-[ $want_node_peer = 1 ] && install_node_peer
+[ $want_node_peer = 1 ] && { install_node_peer; apt_install libheif-examples; }
 exit 0

@@ -218,6 +218,40 @@ func TestDockerfileShape(t *testing.T) {
 	}
 }
 
+// TestRuntimeStagesInstallLibvips: each runtime base installs the libvips
+// runtime library that tagnet-predict links (its name differs between
+// Debian bookworm and Ubuntu 24.04) and nothing of the trainer.
+func TestRuntimeStagesInstallLibvips(t *testing.T) {
+	_, stages := parseDockerfile(t)
+	for name, pkg := range map[string]string{"runtime-cpu": "libvips42", "runtime-cuda": "libvips42t64"} {
+		var installed []string
+		for _, in := range findStage(t, stages, name).instrs {
+			if in.cmd != "RUN" {
+				continue
+			}
+			w := words(in.args, "cpu")
+			if i := slices.Index(w, "install"); i > 0 && w[0] == "apt-get" {
+				for _, p := range w[i+1:] {
+					if p == "&&" {
+						break
+					}
+					if !strings.HasPrefix(p, "-") {
+						installed = append(installed, p)
+					}
+				}
+			}
+		}
+		if !slices.Contains(installed, pkg) {
+			t.Errorf("%s installs %q, want %s (libvips, which tagnet-predict links)", name, installed, pkg)
+		}
+		for _, p := range installed {
+			if strings.Contains(p, "blas") || strings.Contains(p, "dnnl") || strings.HasSuffix(p, "-dev") {
+				t.Errorf("%s installs %s: the runtime image carries nothing of the trainer and no headers", name, p)
+			}
+		}
+	}
+}
+
 // TestChecksumsAgree: the script's checksums are the ones the predictor
 // and scripts/setup.sh check.
 func TestChecksumsAgree(t *testing.T) {
