@@ -34,8 +34,8 @@ Each shard's run leaves a completion record beside its results file
 record stands for its results file. Nothing is written, and every reason is
 named, when a shard is missing or given twice, a shard's run did not finish
 (no record, or a results file changed since), a file was predicted twice, or
-the shards were made with different models, thresholds, inputs or shard
-counts. The output is written to a temporary file and renamed into place.
+the shards were made with different models, thresholds, inputs, walk
+settings (extensions, symbolic links) or shard counts. The output is written to a temporary file and renamed into place.
 
 Exit status: 0 merged (rows of files that failed are merged like the others
 and counted on standard error; predict already reported them); 1 writing the
@@ -143,6 +143,9 @@ func mergeShards(paths []string, output string) (*merged, error) {
 		if !slices.Equal(a.Inputs, b.Inputs) {
 			differ("the inputs", fmt.Sprintf("%q", a.Inputs), fmt.Sprintf("%q", b.Inputs))
 		}
+		if !slices.Equal(a.Extensions, b.Extensions) || a.FollowSymlinks != b.FollowSymlinks {
+			differ("the walk settings", walkSettings(a), walkSettings(b))
+		}
 	}
 	if len(problems) > 0 {
 		return nil, errors.Join(problems...)
@@ -208,6 +211,11 @@ func mergeShards(paths []string, output string) (*merged, error) {
 	}
 	batch.SortRows(m.rows)
 	return m, nil
+}
+
+// walkSettings describes the walk of a shard's run.
+func walkSettings(c *batch.Completion) string {
+	return fmt.Sprintf("extensions %q, follow_symlinks %t", c.Extensions, c.FollowSymlinks)
 }
 
 // short abbreviates a model's sha256 as its version.

@@ -27,15 +27,13 @@ func TestMerge(t *testing.T) {
 	// One image per batch: every image sees the same computation in every
 	// run, so the probabilities agree to the last bit.
 	common := []string{"predict", "--model", modelPath, "--batch-size", "1", "--runtime.intra-op-threads", "1", "--log.level", "warn"}
-	predict := func(output, shard string, model ...string) {
+	predict := func(output, shard string, extra ...string) {
 		t.Helper()
 		args := append(common, "-o", output, dir)
 		if shard != "" {
 			args = append(args, "--shard", shard)
 		}
-		if len(model) > 0 {
-			args = append(args, "--model", model[0])
-		}
+		args = append(args, extra...)
 		// 1 for the run, or the shard, with the empty file.
 		if r := tp(t, nil, args...); r.code != 0 && r.code != 1 {
 			t.Fatalf("predict %s: exit %d:\n%s", output, r.code, r.stderr)
@@ -74,9 +72,11 @@ func TestMerge(t *testing.T) {
 	}
 	otherDir := t.TempDir()
 	byOtherModel := filepath.Join(otherDir, "part-2.jsonl")
-	predict(byOtherModel, "2/3", otherModel)
+	predict(byOtherModel, "2/3", "--model", otherModel)
 	ofFour := filepath.Join(otherDir, "four-1.jsonl")
 	predict(ofFour, "1/4")
+	pngOnly := filepath.Join(otherDir, "png-1.jsonl")
+	predict(pngOnly, "1/3", "--predict.extensions=.png")
 	// part-1 killed: no record.
 	unfinished := filepath.Join(t.TempDir(), "part-1.csv")
 	copyFile(t, parts[1], unfinished)
@@ -108,6 +108,7 @@ func TestMerge(t *testing.T) {
 		{"absent file", []string{parts[0], parts[1], parts[2] + ".gone"}, []string{parts[2] + ".gone does not exist"}},
 		{"other model", []string{parts[0], parts[1], byOtherModel}, []string{byOtherModel + " was made with the model"}},
 		{"other shard count", []string{parts[0], parts[1], parts[2], ofFour}, []string{ofFour + " was made with the shard count 4 shards", "3 shards"}},
+		{"other extensions", []string{parts[0], pngOnly, parts[2]}, []string{pngOnly + ` was made with the walk settings extensions [".png"]`}},
 		{"file twice", []string{parts[0], parts[1], overlap}, []string{"1 file(s) predicted more than once: " + stolenRow.File + " (in " + parts[0] + " and " + overlap + ")"}},
 		{"same shard twice", []string{parts[0], parts[1], parts[2], overlap}, []string{"shard 2/3 is given 2 times: " + parts[2] + ", " + overlap}},
 		{"output is a shard", []string{parts[0], parts[1], parts[2], merged}, []string{"the output " + merged + " is one of the shards"}},

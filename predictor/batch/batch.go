@@ -108,14 +108,16 @@ func Predict(ctx context.Context, p *predictor.Predictor, cfg Config) (Summary, 
 	}
 	if err == nil && out.file != nil {
 		err = writeCompletion(cfg.Output.Path, Completion{
-			Rows:       len(done) + sum.OK + sum.Failed,
-			Files:      len(files),
-			Format:     out.format,
-			Shard:      CompletionShard{Index: cfg.ShardIndex, Count: cfg.ShardCount},
-			Model:      p.Info().SHA256,
-			Labels:     cfg.Output.Classes,
-			Thresholds: p.Thresholds(),
-			Inputs:     cfg.Roots,
+			Rows:           len(done) + sum.OK + sum.Failed,
+			Files:          len(files),
+			Format:         out.format,
+			Shard:          CompletionShard{Index: cfg.ShardIndex, Count: cfg.ShardCount},
+			Model:          p.Info().SHA256,
+			Labels:         cfg.Output.Classes,
+			Thresholds:     p.Thresholds(),
+			Inputs:         cfg.Roots,
+			Extensions:     cfg.Walk.Extensions,
+			FollowSymlinks: cfg.Walk.FollowSymlinks,
 		})
 	}
 	return sum, err

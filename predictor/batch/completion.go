@@ -62,8 +62,11 @@ type Completion struct {
 	// per-class thresholds the run used, in the same order.
 	Labels     []string  `json:"labels"`
 	Thresholds []float64 `json:"thresholds"`
-	// Inputs are the directories (or files) the run walked, as given.
-	Inputs []string `json:"inputs"`
+	// Inputs are the directories (or files) the run walked, as given, and
+	// Extensions and FollowSymlinks the walk's settings (WalkOptions).
+	Inputs         []string `json:"inputs"`
+	Extensions     []string `json:"extensions"`
+	FollowSymlinks bool     `json:"follow_symlinks"`
 	// Finished is when the record was written, in UTC.
 	Finished time.Time `json:"finished"`
 }
