@@ -184,3 +184,74 @@ func BenchmarkMatMul(b *testing.B) {
 		}
 	}
 }
+
+// TestIm2colBF16 checks the native im2col-to-bf16 against the pure-Go one,
+// bit for bit, over strides, paddings, kernel sizes, both input layouts
+// and image ranges.
+func TestIm2colBF16(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	for _, tc := range []struct{ cin, hw, k, s, p int }{
+		{3, 13, 7, 2, 3}, {4, 6, 3, 1, 1}, {2, 5, 3, 1, 0}, {3, 7, 3, 2, 1}, {5, 4, 1, 1, 0}, {4, 7, 1, 2, 0}, {2, 4, 3, 1, 2}, {3, 33, 3, 1, 1},
+	} {
+		for _, nchw := range []bool{false, true} {
+			const n = 5
+			ho := (tc.hw+2*tc.p-tc.k)/tc.s + 1
+			g := &Geom{Cin: tc.cin, H: tc.hw, W: tc.hw, K: tc.k, S: tc.s, P: tc.p, Ho: ho, Wo: ho}
+			x := randSlice(rng, tc.cin*n*tc.hw*tc.hw)
+			plane := tc.hw * tc.hw
+			cS, nS := n*plane, plane
+			if nchw {
+				cS, nS = plane, tc.cin*plane
+			}
+			n0, n1 := 1, 4
+			size := tc.cin * tc.k * tc.k * (n1 - n0) * ho * ho
+			got, want := make([]uint16, size), make([]uint16, size)
+			for i := range got {
+				got[i] = 0xffff // every element must be written
+			}
+			Im2colBF16(got, x, g, cS, nS, n0, n1)
+			refIm2colBF16(want, x, g, cS, nS, n0, n1)
+			for i := range got {
+				if got[i] != want[i] {
+					t.Fatalf("%+v nchw %v: col[%d] = %#04x, want %#04x", tc, nchw, i, got[i], want[i])
+				}
+			}
+		}
+	}
+}
+
+// TestMatMulBF16 runs MatMulBF16 (B given in bf16) against MatMul with
+// BF16 on the same values in float32: the same products, bit for bit.
+func TestMatMulBF16B(t *testing.T) {
+	if !BF16Supported() {
+		t.Skipf("no native bf16 on this CPU (%s)", DNNLVersion())
+	}
+	rng := rand.New(rand.NewPCG(8, 9))
+	for _, tc := range []struct {
+		ta, tb  bool
+		m, n, k int
+		beta    float32
+	}{{false, false, 64, 300, 577, 0}, {false, true, 33, 70, 1001, 1}, {false, false, 7, 5, 3, 1}} {
+		ar, ac, br, bc := tc.m, tc.k, tc.k, tc.n
+		if tc.ta {
+			ar, ac = ac, ar
+		}
+		if tc.tb {
+			br, bc = bc, br
+		}
+		a, b := randSlice(rng, ar*ac), randSlice(rng, br*bc)
+		b16 := make([]uint16, len(b))
+		for i, v := range b {
+			b16[i] = BF16Bits(v)
+		}
+		c0 := randSlice(rng, tc.m*tc.n)
+		got, want := append([]float32(nil), c0...), append([]float32(nil), c0...)
+		MatMulBF16(tc.ta, tc.tb, tc.m, tc.n, tc.k, 1, a, ac, b16, bc, tc.beta, got, tc.n)
+		MatMul(BF16, tc.ta, tc.tb, tc.m, tc.n, tc.k, 1, a, ac, b, bc, tc.beta, want, tc.n)
+		for i := range got {
+			if got[i] != want[i] {
+				t.Fatalf("%+v: c[%d] = %g, want %g", tc, i, got[i], want[i])
+			}
+		}
+	}
+}

@@ -124,16 +124,70 @@ static void tg_pack(uint16_t *dst, const float *src, int64_t rows, int64_t cols,
 	}
 }
 
+// tg_cvt_row writes n values of src, rounded to bf16, to dst.
+static inline void tg_cvt_row(uint16_t *dst, const float *src, int64_t n) {
+	if (tg_native_cvt) {
+		tg_cvt_avx512(dst, src, n);
+	} else {
+		for (int64_t j = 0; j < n; j++) dst[j] = tg_bf16(src[j]);
+	}
+}
+
+// tg_im2col_bf16 is the engine's im2col (trainer/nn) writing bf16: the
+// receptive fields of images [n0, n1) of x (channel stride cs, image
+// stride ns) as a [cin·k·k, (n1−n0)·ho·wo] row-major matrix, zero where
+// the window reads padding.
+static void tg_im2col_bf16(uint16_t *col, const float *x, int64_t cin, int64_t h, int64_t w, int64_t k,
+		int64_t s, int64_t p, int64_t ho, int64_t wo, int64_t cs, int64_t ns, int64_t n0, int64_t n1) {
+	int64_t cols = (n1 - n0) * ho * wo;
+	int64_t r = 0;
+	for (int64_t ci = 0; ci < cin; ci++) {
+		for (int64_t kh = 0; kh < k; kh++) {
+			for (int64_t kw = 0; kw < k; kw++, r++) {
+				uint16_t *row = col + r * cols;
+				int64_t off = kw - p;
+				// outputs ow in [lo, hi) read inside the image: 0 <= ow·s + off < w
+				int64_t lo = off < 0 ? (-off + s - 1) / s : 0;
+				int64_t last = w - 1 - off;
+				int64_t hi = last < 0 ? 0 : (last / s + 1 < wo ? last / s + 1 : wo);
+				if (last < 0) lo = 0;
+				if (lo > hi) lo = hi;
+				int64_t j = 0;
+				for (int64_t n = n0; n < n1; n++) {
+					const float *src = x + ci * cs + n * ns;
+					for (int64_t oh = 0; oh < ho; oh++, j += wo) {
+						uint16_t *dst = row + j;
+						int64_t ih = oh * s - p + kh;
+						if (ih < 0 || ih >= h) {
+							memset(dst, 0, wo * 2);
+							continue;
+						}
+						const float *line = src + ih * w;
+						if (lo > 0) memset(dst, 0, lo * 2);
+						if (hi < wo) memset(dst + hi, 0, (wo - hi) * 2);
+						if (s == 1) {
+							tg_cvt_row(dst + lo, line + lo + off, hi - lo);
+						} else {
+							for (int64_t ow = lo; ow < hi; ow++) dst[ow] = tg_bf16(line[ow * s + off]);
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
 // tg_mm_run executes mm. With bf16, a and b are f32 matrices with
 // leading dimensions lda, ldb (arows×acols, brows×bcols as stored), first
 // rounded to bf16 into the thread's scratch; otherwise they are used as
 // they are. The primitive runs on the calling thread alone.
+// With b16 (bf16 only), b already holds bf16 values, used as they are.
 static int tg_mm_run(const tg_mm *mm, int bf16, const float *a, int64_t arows, int64_t acols, int64_t lda,
-		const float *b, int64_t brows, int64_t bcols, int64_t ldb, float *c) {
+		const void *b, int b16, int64_t brows, int64_t bcols, int64_t ldb, float *c) {
 	omp_set_num_threads(1);
 	int st;
 	if (!tg_stream && (st = dnnl_stream_create(&tg_stream, tg_engine, dnnl_stream_default_flags))) return st;
-	size_t an = bf16 ? (size_t)(arows * acols) * 2 : 0, bn = bf16 ? (size_t)(brows * bcols) * 2 : 0;
+	size_t an = bf16 ? (size_t)(arows * acols) * 2 : 0, bn = bf16 && !b16 ? (size_t)(brows * bcols) * 2 : 0;
 	an = (an + 63) / 64 * 64;
 	bn = (bn + 63) / 64 * 64;
 	size_t sn = mm->has_scratch ? dnnl_memory_desc_get_size(&mm->scratch) : 0;
@@ -142,9 +196,11 @@ static int tg_mm_run(const tg_mm *mm, int bf16, const float *a, int64_t arows, i
 	const void *ap = a, *bp = b;
 	if (bf16) {
 		tg_pack((uint16_t *)buf, a, arows, acols, lda);
-		tg_pack((uint16_t *)(buf + an), b, brows, bcols, ldb);
 		ap = buf;
-		bp = buf + an;
+		if (!b16) {
+			tg_pack((uint16_t *)(buf + an), (const float *)b, brows, bcols, ldb);
+			bp = buf + an;
+		}
 	}
 	dnnl_memory_t ma, mb, mc, ms = NULL;
 	if ((st = dnnl_memory_create(&ma, &mm->a, tg_engine, (void *)ap))) return st;
@@ -234,17 +290,28 @@ type mmKey struct {
 
 func matmul(prec Precision, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	checkGemm(transA, transB, m, n, k, a, lda, b, ldb, c, ldc)
-	if m == 0 || n == 0 {
-		return
-	}
-	if k == 0 {
+	if m == 0 || n == 0 || k == 0 {
 		scale(beta, m, n, c, ldc)
 		return
 	}
+	dnnlMatMul(prec == BF16, false, transA, transB, m, n, k, alpha, a, lda, unsafe.Pointer(&b[0]), ldb, beta, c, ldc)
+}
+
+func matmulBF16B(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []uint16, ldb int, beta float32, c []float32, ldc int) {
+	checkGemm(transA, transB, m, n, k, a, lda, b, ldb, c, ldc)
+	if m == 0 || n == 0 || k == 0 {
+		scale(beta, m, n, c, ldc)
+		return
+	}
+	dnnlMatMul(true, true, transA, transB, m, n, k, alpha, a, lda, unsafe.Pointer(&b[0]), ldb, beta, c, ldc)
+}
+
+// dnnlMatMul runs a cached oneDNN matmul; b points to float32 values, or
+// with b16 to bf16 ones (then bf16 must be set).
+func dnnlMatMul(bf16, b16, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b unsafe.Pointer, ldb int, beta float32, c []float32, ldc int) {
 	if err := dnnlInit(); err != nil {
 		panic(err)
 	}
-	bf16 := prec == BF16
 	if bf16 && !BF16Supported() {
 		panic("blas: bf16 matmul on a CPU without native bf16 support (check BF16Supported first)")
 	}
@@ -257,8 +324,11 @@ func matmul(prec Precision, transA, transB bool, m, n, k int, alpha float32, a [
 		br, bc = n, k
 	}
 	key := mmKey{bf16: bf16, ta: transA, tb: transB, m: m, n: n, k: k, lda: lda, ldb: ldb, ldc: ldc, alpha: alpha, beta: beta}
-	if bf16 { // operands are packed densely
-		key.lda, key.ldb = ac, bc
+	if bf16 { // A (and B unless given in bf16) are packed densely
+		key.lda = ac
+		if !b16 {
+			key.ldb = bc
+		}
 	}
 	mmMu.Lock()
 	mm := mmCache[key]
@@ -275,10 +345,23 @@ func matmul(prec Precision, transA, transB bool, m, n, k int, alpha float32, a [
 	}
 	mmMu.Unlock()
 	st := C.tg_mm_run(mm, cbool(bf16), (*C.float)(unsafe.Pointer(&a[0])), C.int64_t(ar), C.int64_t(ac), C.int64_t(lda),
-		(*C.float)(unsafe.Pointer(&b[0])), C.int64_t(br), C.int64_t(bc), C.int64_t(ldb), (*C.float)(unsafe.Pointer(&c[0])))
+		b, cbool(b16), C.int64_t(br), C.int64_t(bc), C.int64_t(ldb), (*C.float)(unsafe.Pointer(&c[0])))
 	if st != C.dnnl_success {
 		panic(fmt.Sprintf("blas: running a oneDNN matmul %+v: status %d", key, int(st)))
 	}
+}
+
+func im2colBF16(col []uint16, x []float32, g *Geom, cS, nS, n0, n1 int) {
+	checkIm2col(len(col), len(x), g, cS, nS, n0, n1)
+	if len(col) == 0 {
+		return
+	}
+	if err := dnnlInit(); err != nil {
+		panic(err)
+	}
+	C.tg_im2col_bf16((*C.uint16_t)(unsafe.Pointer(&col[0])), (*C.float)(unsafe.Pointer(&x[0])),
+		C.int64_t(g.Cin), C.int64_t(g.H), C.int64_t(g.W), C.int64_t(g.K), C.int64_t(g.S), C.int64_t(g.P),
+		C.int64_t(g.Ho), C.int64_t(g.Wo), C.int64_t(cS), C.int64_t(nS), C.int64_t(n0), C.int64_t(n1))
 }
 
 func cbool(b bool) C.int {

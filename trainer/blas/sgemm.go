@@ -18,7 +18,7 @@ var (
 )
 
 // checkGemm panics when the arguments of a Gemm call are inconsistent.
-func checkGemm(transA, transB bool, m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int) {
+func checkGemm[T float32 | uint16](transA, transB bool, m, n, k int, a []float32, lda int, b []T, ldb int, c []float32, ldc int) {
 	if m < 0 || n < 0 || k < 0 {
 		panic(fmt.Sprintf("blas: negative dimension m=%d n=%d k=%d", m, n, k))
 	}
@@ -35,7 +35,7 @@ func checkGemm(transA, transB bool, m, n, k int, a []float32, lda int, b []float
 	checkMat("c", c, m, n, ldc)
 }
 
-func checkMat(name string, s []float32, rows, cols, ld int) {
+func checkMat[T float32 | uint16](name string, s []T, rows, cols, ld int) {
 	if ld < max(1, cols) {
 		panic(fmt.Sprintf("blas: ld%s=%d < columns %d", name, ld, cols))
 	}

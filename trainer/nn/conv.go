@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/tagnet/tagnet/models"
+	"github.com/tagnet/tagnet/trainer/blas"
 	"github.com/tagnet/tagnet/trainer/tensor"
 )
 
@@ -20,6 +21,11 @@ type geom struct {
 	cin, h, w, k, s, p, ho, wo int
 }
 
+// blas returns g as trainer/blas spells it.
+func (g *geom) blas() blas.Geom {
+	return blas.Geom{Cin: g.cin, H: g.h, W: g.w, K: g.k, S: g.s, P: g.p, Ho: g.ho, Wo: g.wo}
+}
+
 // conv is a 2-D convolution by im2col and a matrix product (no im2col for 1×1 stride-1
 // convolutions, whose input already is the B matrix in [C, N·H·W] layout).
 type conv struct {
@@ -34,16 +40,18 @@ type conv struct {
 	// convolution of dY with the spatially flipped, transposed kernel
 	// (im2col of dY, then one product with inner dimension cout·k·k)
 	// instead of the product with inner dimension cout followed by col2im.
-	flip   bool
-	dg     geom // geometry of that convolution over dY
-	group  int  // images per chunk
-	cnt    counter
-	dxAdd  bool
-	wAdd   []bool // per lane: its partial holds a contribution
-	fwdFn  func(int)
-	bwdFn  func(int)
-	sumFn  func(int)
-	flipFn func(int)
+	flip bool
+	dg   geom // geometry of that convolution over dY
+	// bg and bdg are g and dg for trainer/blas (bf16 im2col).
+	bg, bdg blas.Geom
+	group   int // images per chunk
+	cnt     counter
+	dxAdd   bool
+	wAdd    []bool // per lane: its partial holds a contribution
+	fwdFn   func(int)
+	bwdFn   func(int)
+	sumFn   func(int)
+	flipFn  func(int)
 }
 
 func (n *Net) newConv(l models.Layer, x, y *value, param paramFunc) (*conv, error) {
@@ -70,6 +78,7 @@ func (n *Net) newConv(l models.Layer, x, y *value, param paramFunc) (*conv, erro
 	if c.flip {
 		c.dg = geom{cin: c.cout, h: y.h, w: y.w, k: l.Kernel, s: 1, p: l.Kernel - 1 - l.Pad, ho: x.h, wo: x.w}
 	}
+	c.bg, c.bdg = c.g.blas(), c.dg.blas()
 	hw := y.h * y.w
 	c.group = max(1, min((minCols+hw-1)/hw, maxColFloats/(c.kk*hw)))
 	c.group = min(c.group, max(1, (n.cfg.MaxBatch+n.lanes-1)/n.lanes))
@@ -147,6 +156,10 @@ func (c *conv) forwardWorker(w int) {
 		cols := (n1 - n0) * hw
 		if c.direct {
 			c.net.gemm(false, false, c.cout, cols, c.kk, 1, c.w.Value, c.kk, c.x.data[n0*hw:c.kk*ld], ld, 0, y[n0*hw:], ld)
+		} else if c.net.scratch16 != nil {
+			col16 := c.net.scratch16[w][:c.kk*cols]
+			blas.Im2colBF16(col16, c.x.data, &c.bg, cS, nS, n0, n1)
+			blas.MatMulBF16(false, false, c.cout, cols, c.kk, 1, c.w.Value, c.kk, col16, cols, 0, y[n0*hw:], ld)
 		} else {
 			im2col(col[:c.kk*cols], c.x.data, &c.g, cS, nS, n0, n1)
 			c.net.gemm(false, false, c.cout, cols, c.kk, 1, c.w.Value, c.kk, col, cols, 0, y[n0*hw:], ld)
@@ -234,6 +247,10 @@ func (c *conv) backwardLane(w, lane int) {
 			}
 			if c.direct {
 				c.net.gemm(false, true, c.cout, c.kk, cols, 1, dy[n0*hw:], ld, c.x.data[n0*hw:c.kk*ld], ld, beta, dw, c.kk)
+			} else if c.net.scratch16 != nil {
+				col16 := c.net.scratch16[w][:c.kk*cols]
+				blas.Im2colBF16(col16, c.x.data, &c.bg, cS, nS, n0, n1)
+				blas.MatMulBF16(false, true, c.cout, c.kk, cols, 1, dy[n0*hw:], ld, col16, cols, beta, dw, c.kk)
 			} else {
 				im2col(col[:c.kk*cols], c.x.data, &c.g, cS, nS, n0, n1)
 				c.net.gemm(false, true, c.cout, c.kk, cols, 1, dy[n0*hw:], ld, col, cols, beta, dw, c.kk)
@@ -259,6 +276,12 @@ func (c *conv) backwardLane(w, lane int) {
 			inHW := c.g.h * c.g.w
 			xcols := (n1 - n0) * inHW
 			fk := c.cout * c.g.k * c.g.k
+			if c.net.scratch16 != nil {
+				col16 := c.net.scratch16[w][:fk*xcols]
+				blas.Im2colBF16(col16, dy, &c.bdg, ld, hw, n0, n1)
+				blas.MatMulBF16(false, false, c.g.cin, xcols, fk, 1, c.net.flipped, fk, col16, xcols, beta, c.x.grad[n0*inHW:], n*inHW)
+				continue
+			}
 			im2col(col[:fk*xcols], dy, &c.dg, ld, hw, n0, n1)
 			c.net.gemm(false, false, c.g.cin, xcols, fk, 1, c.net.flipped, fk, col, xcols, beta, c.x.grad[n0*inHW:], n*inHW)
 			continue

@@ -93,6 +93,12 @@ func (h *harness) grow(s, p int) {
 			h.net.scratch[w] = make([]float32, s)
 		}
 	}
+	if h.net.cfg.Precision == blas.BF16 {
+		h.net.scratch16 = make([][]uint16, h.net.threads)
+		for w := range h.net.threads {
+			h.net.scratch16[w] = make([]uint16, len(h.net.scratch[w]))
+		}
+	}
 	for l := 1; l < h.net.lanes; l++ {
 		if len(h.net.partial[l]) < p {
 			h.net.partial[l] = make([]float32, p)

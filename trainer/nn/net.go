@@ -113,8 +113,11 @@ type Net struct {
 	gemm    blas.Gemm   // every convolution and linear product
 	lanes   int         // fixed split of the batch for weight gradients
 	scratch [][]float32 // per worker im2col / col2im buffers
-	partial [][]float32 // per lane (index >= 1) weight-gradient partial sums
-	flipped []float32   // the flipped kernel of the conv being back-propagated
+	// scratch16 holds per worker the im2col matrices of bf16 products
+	// (bf16 precision only), written already rounded (blas.Im2colBF16).
+	scratch16 [][]uint16
+	partial   [][]float32 // per lane (index >= 1) weight-gradient partial sums
+	flipped   []float32   // the flipped kernel of the conv being back-propagated
 }
 
 // New builds the network of g with weights w (copied; see [models.Init]),

@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/tagnet/tagnet/models"
+	"github.com/tagnet/tagnet/trainer/blas"
 	"github.com/tagnet/tagnet/trainer/tensor"
 )
 
@@ -237,6 +238,12 @@ func (n *Net) plan() error {
 	n.scratch = make([][]float32, n.threads)
 	for w := range n.threads {
 		n.scratch[w] = make([]float32, scratch)
+	}
+	if n.cfg.Precision == blas.BF16 {
+		n.scratch16 = make([][]uint16, n.threads)
+		for w := range n.threads {
+			n.scratch16[w] = make([]uint16, scratch)
+		}
 	}
 	n.flipped = make([]float32, flipped)
 	n.partial = make([][]float32, n.lanes)
