@@ -33,16 +33,18 @@ func matmul(prec Precision, transA, transB bool, m, n, k int, alpha float32, a [
 // DNNLVersion says that oneDNN is not linked.
 func DNNLVersion() string { return "no oneDNN (built without cgo)" }
 
-func matmulBF16B(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []uint16, ldb int, beta float32, c []float32, ldc int) {
+func matmulBF16(transA, transB bool, m, n, k int, alpha float32, a Operand, lda int, b Operand, ldb int, beta float32, c []float32, ldc int) {
 	if !BF16Supported() {
 		panic("blas: bf16 matmul on a CPU without native bf16 support (check BF16Supported first)")
 	}
-	checkGemm(transA, transB, m, n, k, a, lda, b, ldb, c, ldc)
-	bf := make([]float32, len(b))
-	for i, h := range b {
-		bf[i] = bf16ToFloat(h)
+	checkOperands(transA, transB, m, n, k, a, lda, b, ldb, c, ldc)
+	RefMatMul(BF16, transA, transB, m, n, k, alpha, a.float32s(), lda, b.float32s(), ldb, beta, c, ldc)
+}
+
+func toBF16(dst []uint16, src []float32) {
+	for i, v := range src {
+		dst[i] = BF16Bits(v)
 	}
-	RefMatMul(BF16, transA, transB, m, n, k, alpha, a, lda, bf, ldb, beta, c, ldc)
 }
 
 func im2colBF16(col []uint16, x []float32, g *Geom, cS, nS, n0, n1 int) {

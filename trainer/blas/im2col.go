@@ -9,13 +9,62 @@ type Geom struct {
 	Cin, H, W, K, S, P, Ho, Wo int
 }
 
-// MatMulBF16 is [MatMul] with [BF16] where B already holds bfloat16 values
-// (bit patterns, as [Im2colBF16] writes them): A is rounded to bf16, B is
-// used as it is, the products accumulate in float32. The [Gemm] contract
-// applies with B of type []uint16. It panics when [BF16Supported] is false.
-func MatMulBF16(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []uint16, ldb int, beta float32, c []float32, ldc int) {
-	matmulBF16B(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+// Operand is one matrix operand of [MatMulBF16]: float32 values (F32,
+// rounded to bf16 on the fly) or values already in bf16 (B16, bit
+// patterns as [ToBF16] and [Im2colBF16] write them). Exactly one is set.
+type Operand struct {
+	F32 []float32
+	B16 []uint16
 }
+
+// F32 and B16 make Operands.
+func F32(v []float32) Operand { return Operand{F32: v} }
+
+// B16 is an Operand of bf16 values.
+func B16(v []uint16) Operand { return Operand{B16: v} }
+
+// float32s returns the operand's values as float32 (bf16 ones widened).
+func (o Operand) float32s() []float32 {
+	if o.F32 != nil {
+		return o.F32
+	}
+	f := make([]float32, len(o.B16))
+	for i, h := range o.B16 {
+		f[i] = bf16ToFloat(h)
+	}
+	return f
+}
+
+func (o Operand) len() int {
+	if o.F32 != nil {
+		return len(o.F32)
+	}
+	return len(o.B16)
+}
+
+// MatMulBF16 is [MatMul] with [BF16] on operands that may already be in
+// bf16 ([Operand]): float32 operands are rounded, bf16 ones used as they
+// are; the products accumulate in float32, under the [Gemm] contract.
+// Callers convert an operand used by many products once (a layer's
+// weights) with [ToBF16]. It panics when [BF16Supported] is false.
+func MatMulBF16(transA, transB bool, m, n, k int, alpha float32, a Operand, lda int, b Operand, ldb int, beta float32, c []float32, ldc int) {
+	matmulBF16(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+}
+
+// ToBF16 writes src rounded to bfloat16 ([RoundBF16]) as bit patterns into
+// dst[:len(src)], with AVX512_BF16 where present.
+func ToBF16(dst []uint16, src []float32) { toBF16(dst, src) }
+
+// checkOperands is checkGemm for Operands.
+func checkOperands(transA, transB bool, m, n, k int, a Operand, lda int, b Operand, ldb int, c []float32, ldc int) {
+	if (a.F32 == nil) == (a.B16 == nil) || (b.F32 == nil) == (b.B16 == nil) {
+		if !(m == 0 || n == 0 || k == 0) {
+			panic("blas: an Operand needs exactly one of F32 and B16")
+		}
+	}
+	checkShapes(transA, transB, m, n, k, a.len(), lda, b.len(), ldb, c, ldc)
+}
+
 
 // Im2colBF16 writes the receptive fields of images [n0, n1) of x into col
 // rounded to bfloat16 (see [RoundBF16]): a [Cin·K·K, (n1−n0)·Ho·Wo]

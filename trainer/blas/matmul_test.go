@@ -220,9 +220,10 @@ func TestIm2colBF16(t *testing.T) {
 	}
 }
 
-// TestMatMulBF16 runs MatMulBF16 (B given in bf16) against MatMul with
-// BF16 on the same values in float32: the same products, bit for bit.
-func TestMatMulBF16B(t *testing.T) {
+// TestMatMulBF16Operands runs MatMulBF16 with each operand in float32 or
+// already in bf16 against MatMul with BF16 on the float32 values: the same
+// products, bit for bit.
+func TestMatMulBF16Operands(t *testing.T) {
 	if !BF16Supported() {
 		t.Skipf("no native bf16 on this CPU (%s)", DNNLVersion())
 	}
@@ -231,7 +232,7 @@ func TestMatMulBF16B(t *testing.T) {
 		ta, tb  bool
 		m, n, k int
 		beta    float32
-	}{{false, false, 64, 300, 577, 0}, {false, true, 33, 70, 1001, 1}, {false, false, 7, 5, 3, 1}} {
+	}{{false, false, 64, 300, 577, 0}, {false, true, 33, 70, 1001, 1}, {true, false, 7, 5, 3, 1}, {true, true, 16, 9, 40, 0}} {
 		ar, ac, br, bc := tc.m, tc.k, tc.k, tc.n
 		if tc.ta {
 			ar, ac = ac, ar
@@ -240,17 +241,24 @@ func TestMatMulBF16B(t *testing.T) {
 			br, bc = bc, br
 		}
 		a, b := randSlice(rng, ar*ac), randSlice(rng, br*bc)
-		b16 := make([]uint16, len(b))
+		a16, b16 := make([]uint16, len(a)), make([]uint16, len(b))
+		ToBF16(a16, a)
+		ToBF16(b16, b)
 		for i, v := range b {
-			b16[i] = BF16Bits(v)
+			if b16[i] != BF16Bits(v) {
+				t.Fatalf("ToBF16(%g) = %#04x, want %#04x", v, b16[i], BF16Bits(v))
+			}
 		}
 		c0 := randSlice(rng, tc.m*tc.n)
-		got, want := append([]float32(nil), c0...), append([]float32(nil), c0...)
-		MatMulBF16(tc.ta, tc.tb, tc.m, tc.n, tc.k, 1, a, ac, b16, bc, tc.beta, got, tc.n)
+		want := append([]float32(nil), c0...)
 		MatMul(BF16, tc.ta, tc.tb, tc.m, tc.n, tc.k, 1, a, ac, b, bc, tc.beta, want, tc.n)
-		for i := range got {
-			if got[i] != want[i] {
-				t.Fatalf("%+v: c[%d] = %g, want %g", tc, i, got[i], want[i])
+		for _, ops := range [][2]Operand{{F32(a), F32(b)}, {F32(a), B16(b16)}, {B16(a16), F32(b)}, {B16(a16), B16(b16)}} {
+			got := append([]float32(nil), c0...)
+			MatMulBF16(tc.ta, tc.tb, tc.m, tc.n, tc.k, 1, ops[0], ac, ops[1], bc, tc.beta, got, tc.n)
+			for i := range got {
+				if got[i] != want[i] {
+					t.Fatalf("%+v a16 %v b16 %v: c[%d] = %g, want %g", tc, ops[0].B16 != nil, ops[1].B16 != nil, i, got[i], want[i])
+				}
 			}
 		}
 	}

@@ -137,6 +137,8 @@ static inline void tg_cvt_row(uint16_t *dst, const float *src, int64_t n) {
 // receptive fields of images [n0, n1) of x (channel stride cs, image
 // stride ns) as a [cin·k·k, (n1−n0)·ho·wo] row-major matrix, zero where
 // the window reads padding.
+static void tg_to_bf16(uint16_t *dst, const float *src, int64_t n) { tg_cvt_row(dst, src, n); }
+
 static void tg_im2col_bf16(uint16_t *col, const float *x, int64_t cin, int64_t h, int64_t w, int64_t k,
 		int64_t s, int64_t p, int64_t ho, int64_t wo, int64_t cs, int64_t ns, int64_t n0, int64_t n1) {
 	int64_t cols = (n1 - n0) * ho * wo;
@@ -181,13 +183,14 @@ static void tg_im2col_bf16(uint16_t *col, const float *x, int64_t cin, int64_t h
 // leading dimensions lda, ldb (arows×acols, brows×bcols as stored), first
 // rounded to bf16 into the thread's scratch; otherwise they are used as
 // they are. The primitive runs on the calling thread alone.
-// With b16 (bf16 only), b already holds bf16 values, used as they are.
-static int tg_mm_run(const tg_mm *mm, int bf16, const float *a, int64_t arows, int64_t acols, int64_t lda,
+// With a16 or b16 (bf16 only), a or b already holds bf16 values, used as
+// they are.
+static int tg_mm_run(const tg_mm *mm, int bf16, const void *a, int a16, int64_t arows, int64_t acols, int64_t lda,
 		const void *b, int b16, int64_t brows, int64_t bcols, int64_t ldb, float *c) {
 	omp_set_num_threads(1);
 	int st;
 	if (!tg_stream && (st = dnnl_stream_create(&tg_stream, tg_engine, dnnl_stream_default_flags))) return st;
-	size_t an = bf16 ? (size_t)(arows * acols) * 2 : 0, bn = bf16 && !b16 ? (size_t)(brows * bcols) * 2 : 0;
+	size_t an = bf16 && !a16 ? (size_t)(arows * acols) * 2 : 0, bn = bf16 && !b16 ? (size_t)(brows * bcols) * 2 : 0;
 	an = (an + 63) / 64 * 64;
 	bn = (bn + 63) / 64 * 64;
 	size_t sn = mm->has_scratch ? dnnl_memory_desc_get_size(&mm->scratch) : 0;
@@ -195,8 +198,10 @@ static int tg_mm_run(const tg_mm *mm, int bf16, const float *a, int64_t arows, i
 	if (!buf) return dnnl_out_of_memory;
 	const void *ap = a, *bp = b;
 	if (bf16) {
-		tg_pack((uint16_t *)buf, a, arows, acols, lda);
-		ap = buf;
+		if (!a16) {
+			tg_pack((uint16_t *)buf, (const float *)a, arows, acols, lda);
+			ap = buf;
+		}
 		if (!b16) {
 			tg_pack((uint16_t *)(buf + an), (const float *)b, brows, bcols, ldb);
 			bp = buf + an;
@@ -294,21 +299,28 @@ func matmul(prec Precision, transA, transB bool, m, n, k int, alpha float32, a [
 		scale(beta, m, n, c, ldc)
 		return
 	}
-	dnnlMatMul(prec == BF16, false, transA, transB, m, n, k, alpha, a, lda, unsafe.Pointer(&b[0]), ldb, beta, c, ldc)
+	dnnlMatMul(prec == BF16, transA, transB, m, n, k, alpha, unsafe.Pointer(&a[0]), false, lda, unsafe.Pointer(&b[0]), false, ldb, beta, c, ldc)
 }
 
-func matmulBF16B(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []uint16, ldb int, beta float32, c []float32, ldc int) {
-	checkGemm(transA, transB, m, n, k, a, lda, b, ldb, c, ldc)
+func matmulBF16(transA, transB bool, m, n, k int, alpha float32, a Operand, lda int, b Operand, ldb int, beta float32, c []float32, ldc int) {
+	checkOperands(transA, transB, m, n, k, a, lda, b, ldb, c, ldc)
 	if m == 0 || n == 0 || k == 0 {
 		scale(beta, m, n, c, ldc)
 		return
 	}
-	dnnlMatMul(true, true, transA, transB, m, n, k, alpha, a, lda, unsafe.Pointer(&b[0]), ldb, beta, c, ldc)
+	dnnlMatMul(true, transA, transB, m, n, k, alpha, a.ptr(), a.F32 == nil, lda, b.ptr(), b.F32 == nil, ldb, beta, c, ldc)
 }
 
-// dnnlMatMul runs a cached oneDNN matmul; b points to float32 values, or
-// with b16 to bf16 ones (then bf16 must be set).
-func dnnlMatMul(bf16, b16, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b unsafe.Pointer, ldb int, beta float32, c []float32, ldc int) {
+func (o Operand) ptr() unsafe.Pointer {
+	if o.F32 != nil {
+		return unsafe.Pointer(&o.F32[0])
+	}
+	return unsafe.Pointer(&o.B16[0])
+}
+
+// dnnlMatMul runs a cached oneDNN matmul; a and b point to float32 values,
+// or with a16, b16 to bf16 ones (then bf16 must be set).
+func dnnlMatMul(bf16, transA, transB bool, m, n, k int, alpha float32, a unsafe.Pointer, a16 bool, lda int, b unsafe.Pointer, b16 bool, ldb int, beta float32, c []float32, ldc int) {
 	if err := dnnlInit(); err != nil {
 		panic(err)
 	}
@@ -324,8 +336,10 @@ func dnnlMatMul(bf16, b16, transA, transB bool, m, n, k int, alpha float32, a []
 		br, bc = n, k
 	}
 	key := mmKey{bf16: bf16, ta: transA, tb: transB, m: m, n: n, k: k, lda: lda, ldb: ldb, ldc: ldc, alpha: alpha, beta: beta}
-	if bf16 { // A (and B unless given in bf16) are packed densely
-		key.lda = ac
+	if bf16 { // float32 operands are rounded into dense copies
+		if !a16 {
+			key.lda = ac
+		}
 		if !b16 {
 			key.ldb = bc
 		}
@@ -344,11 +358,24 @@ func dnnlMatMul(bf16, b16, transA, transB bool, m, n, k int, alpha float32, a []
 		mmCache[key] = mm
 	}
 	mmMu.Unlock()
-	st := C.tg_mm_run(mm, cbool(bf16), (*C.float)(unsafe.Pointer(&a[0])), C.int64_t(ar), C.int64_t(ac), C.int64_t(lda),
+	st := C.tg_mm_run(mm, cbool(bf16), a, cbool(a16), C.int64_t(ar), C.int64_t(ac), C.int64_t(lda),
 		b, cbool(b16), C.int64_t(br), C.int64_t(bc), C.int64_t(ldb), (*C.float)(unsafe.Pointer(&c[0])))
 	if st != C.dnnl_success {
 		panic(fmt.Sprintf("blas: running a oneDNN matmul %+v: status %d", key, int(st)))
 	}
+}
+
+func toBF16(dst []uint16, src []float32) {
+	if len(dst) < len(src) {
+		panic(fmt.Sprintf("blas: ToBF16 into %d values from %d", len(dst), len(src)))
+	}
+	if len(src) == 0 {
+		return
+	}
+	if err := dnnlInit(); err != nil {
+		panic(err)
+	}
+	C.tg_to_bf16((*C.uint16_t)(unsafe.Pointer(&dst[0])), (*C.float)(unsafe.Pointer(&src[0])), C.int64_t(len(src)))
 }
 
 func im2colBF16(col []uint16, x []float32, g *Geom, cS, nS, n0, n1 int) {

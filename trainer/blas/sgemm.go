@@ -18,7 +18,12 @@ var (
 )
 
 // checkGemm panics when the arguments of a Gemm call are inconsistent.
-func checkGemm[T float32 | uint16](transA, transB bool, m, n, k int, a []float32, lda int, b []T, ldb int, c []float32, ldc int) {
+func checkGemm(transA, transB bool, m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int) {
+	checkShapes(transA, transB, m, n, k, len(a), lda, len(b), ldb, c, ldc)
+}
+
+// checkShapes is checkGemm given the lengths of A and B.
+func checkShapes(transA, transB bool, m, n, k int, la, lda, lb, ldb int, c []float32, ldc int) {
 	if m < 0 || n < 0 || k < 0 {
 		panic(fmt.Sprintf("blas: negative dimension m=%d n=%d k=%d", m, n, k))
 	}
@@ -30,20 +35,20 @@ func checkGemm[T float32 | uint16](transA, transB bool, m, n, k int, a []float32
 	if transB {
 		br, bc = n, k
 	}
-	checkMat("a", a, ar, ac, lda)
-	checkMat("b", b, br, bc, ldb)
-	checkMat("c", c, m, n, ldc)
+	checkLen("a", la, ar, ac, lda)
+	checkLen("b", lb, br, bc, ldb)
+	checkLen("c", len(c), m, n, ldc)
 }
 
-func checkMat[T float32 | uint16](name string, s []T, rows, cols, ld int) {
+func checkLen(name string, l, rows, cols, ld int) {
 	if ld < max(1, cols) {
 		panic(fmt.Sprintf("blas: ld%s=%d < columns %d", name, ld, cols))
 	}
 	if rows == 0 || cols == 0 {
 		return
 	}
-	if need := (rows-1)*ld + cols; len(s) < need {
-		panic(fmt.Sprintf("blas: %s has %d elements, need %d for %d×%d with ld %d", name, len(s), need, rows, cols, ld))
+	if need := (rows-1)*ld + cols; l < need {
+		panic(fmt.Sprintf("blas: %s has %d elements, need %d for %d×%d with ld %d", name, l, need, rows, cols, ld))
 	}
 }
 

@@ -44,14 +44,18 @@ type conv struct {
 	dg   geom // geometry of that convolution over dY
 	// bg and bdg are g and dg for trainer/blas (bf16 im2col).
 	bg, bdg blas.Geom
-	group   int // images per chunk
-	cnt     counter
-	dxAdd   bool
-	wAdd    []bool // per lane: its partial holds a contribution
-	fwdFn   func(int)
-	bwdFn   func(int)
-	sumFn   func(int)
-	flipFn  func(int)
+	// w16 is the weight rounded to bf16 (bf16 precision only), refreshed
+	// by every forward pass: the products of the forward and backward
+	// passes read it instead of rounding the weight per chunk.
+	w16    []uint16
+	group  int // images per chunk
+	cnt    counter
+	dxAdd  bool
+	wAdd   []bool // per lane: its partial holds a contribution
+	fwdFn  func(int)
+	bwdFn  func(int)
+	sumFn  func(int)
+	flipFn func(int)
 }
 
 func (n *Net) newConv(l models.Layer, x, y *value, param paramFunc) (*conv, error) {
@@ -79,6 +83,9 @@ func (n *Net) newConv(l models.Layer, x, y *value, param paramFunc) (*conv, erro
 		c.dg = geom{cin: c.cout, h: y.h, w: y.w, k: l.Kernel, s: 1, p: l.Kernel - 1 - l.Pad, ho: x.h, wo: x.w}
 	}
 	c.bg, c.bdg = c.g.blas(), c.dg.blas()
+	if n.cfg.Precision == blas.BF16 {
+		c.w16 = make([]uint16, len(w.Value))
+	}
 	hw := y.h * y.w
 	c.group = max(1, min((minCols+hw-1)/hw, maxColFloats/(c.kk*hw)))
 	c.group = min(c.group, max(1, (n.cfg.MaxBatch+n.lanes-1)/n.lanes))
@@ -135,6 +142,9 @@ func (c *conv) strides() (cS, nS int) {
 }
 
 func (c *conv) forward(bool) {
+	if c.w16 != nil {
+		blas.ToBF16(c.w16, c.w.Value)
+	}
 	c.cnt.reset()
 	c.net.pool.run(c.fwdFn)
 }
@@ -155,11 +165,15 @@ func (c *conv) forwardWorker(w int) {
 		}
 		cols := (n1 - n0) * hw
 		if c.direct {
-			c.net.gemm(false, false, c.cout, cols, c.kk, 1, c.w.Value, c.kk, c.x.data[n0*hw:c.kk*ld], ld, 0, y[n0*hw:], ld)
+			if c.w16 != nil {
+				blas.MatMulBF16(false, false, c.cout, cols, c.kk, 1, blas.B16(c.w16), c.kk, blas.F32(c.x.data[n0*hw:c.kk*ld]), ld, 0, y[n0*hw:], ld)
+			} else {
+				c.net.gemm(false, false, c.cout, cols, c.kk, 1, c.w.Value, c.kk, c.x.data[n0*hw:c.kk*ld], ld, 0, y[n0*hw:], ld)
+			}
 		} else if c.net.scratch16 != nil {
 			col16 := c.net.scratch16[w][:c.kk*cols]
 			blas.Im2colBF16(col16, c.x.data, &c.bg, cS, nS, n0, n1)
-			blas.MatMulBF16(false, false, c.cout, cols, c.kk, 1, c.w.Value, c.kk, col16, cols, 0, y[n0*hw:], ld)
+			blas.MatMulBF16(false, false, c.cout, cols, c.kk, 1, blas.B16(c.w16), c.kk, blas.B16(col16), cols, 0, y[n0*hw:], ld)
 		} else {
 			im2col(col[:c.kk*cols], c.x.data, &c.g, cS, nS, n0, n1)
 			c.net.gemm(false, false, c.cout, cols, c.kk, 1, c.w.Value, c.kk, col, cols, 0, y[n0*hw:], ld)
@@ -187,6 +201,9 @@ func (c *conv) backward() {
 	}
 	if c.flip && c.x.grad != nil {
 		c.net.pool.run(c.flipFn)
+		if c.w16 != nil {
+			blas.ToBF16(c.net.flipped16, c.net.flipped[:len(c.w.Value)])
+		}
 	}
 	c.cnt.reset()
 	c.net.pool.run(c.bwdFn)
@@ -246,11 +263,15 @@ func (c *conv) backwardLane(w, lane int) {
 				beta = 1
 			}
 			if c.direct {
-				c.net.gemm(false, true, c.cout, c.kk, cols, 1, dy[n0*hw:], ld, c.x.data[n0*hw:c.kk*ld], ld, beta, dw, c.kk)
+				if c.w16 != nil {
+					blas.MatMulBF16(false, true, c.cout, c.kk, cols, 1, blas.F32(dy[n0*hw:]), ld, blas.F32(c.x.data[n0*hw:c.kk*ld]), ld, beta, dw, c.kk)
+				} else {
+					c.net.gemm(false, true, c.cout, c.kk, cols, 1, dy[n0*hw:], ld, c.x.data[n0*hw:c.kk*ld], ld, beta, dw, c.kk)
+				}
 			} else if c.net.scratch16 != nil {
 				col16 := c.net.scratch16[w][:c.kk*cols]
 				blas.Im2colBF16(col16, c.x.data, &c.bg, cS, nS, n0, n1)
-				blas.MatMulBF16(false, true, c.cout, c.kk, cols, 1, dy[n0*hw:], ld, col16, cols, beta, dw, c.kk)
+				blas.MatMulBF16(false, true, c.cout, c.kk, cols, 1, blas.F32(dy[n0*hw:]), ld, blas.B16(col16), cols, beta, dw, c.kk)
 			} else {
 				im2col(col[:c.kk*cols], c.x.data, &c.g, cS, nS, n0, n1)
 				c.net.gemm(false, true, c.cout, c.kk, cols, 1, dy[n0*hw:], ld, col, cols, beta, dw, c.kk)
@@ -265,7 +286,11 @@ func (c *conv) backwardLane(w, lane int) {
 			if c.dxAdd {
 				beta = 1
 			}
-			c.net.gemm(true, false, c.kk, cols, c.cout, 1, c.w.Value, c.kk, dy[n0*hw:], ld, beta, c.x.grad[n0*hw:c.kk*ld], ld)
+			if c.w16 != nil {
+				blas.MatMulBF16(true, false, c.kk, cols, c.cout, 1, blas.B16(c.w16), c.kk, blas.F32(dy[n0*hw:]), ld, beta, c.x.grad[n0*hw:c.kk*ld], ld)
+			} else {
+				c.net.gemm(true, false, c.kk, cols, c.cout, 1, c.w.Value, c.kk, dy[n0*hw:], ld, beta, c.x.grad[n0*hw:c.kk*ld], ld)
+			}
 			continue
 		}
 		if c.flip {
@@ -279,14 +304,18 @@ func (c *conv) backwardLane(w, lane int) {
 			if c.net.scratch16 != nil {
 				col16 := c.net.scratch16[w][:fk*xcols]
 				blas.Im2colBF16(col16, dy, &c.bdg, ld, hw, n0, n1)
-				blas.MatMulBF16(false, false, c.g.cin, xcols, fk, 1, c.net.flipped, fk, col16, xcols, beta, c.x.grad[n0*inHW:], n*inHW)
+				blas.MatMulBF16(false, false, c.g.cin, xcols, fk, 1, blas.B16(c.net.flipped16), fk, blas.B16(col16), xcols, beta, c.x.grad[n0*inHW:], n*inHW)
 				continue
 			}
 			im2col(col[:fk*xcols], dy, &c.dg, ld, hw, n0, n1)
 			c.net.gemm(false, false, c.g.cin, xcols, fk, 1, c.net.flipped, fk, col, xcols, beta, c.x.grad[n0*inHW:], n*inHW)
 			continue
 		}
-		c.net.gemm(true, false, c.kk, cols, c.cout, 1, c.w.Value, c.kk, dy[n0*hw:], ld, 0, col[:c.kk*cols], cols)
+		if c.w16 != nil {
+			blas.MatMulBF16(true, false, c.kk, cols, c.cout, 1, blas.B16(c.w16), c.kk, blas.F32(dy[n0*hw:]), ld, 0, col[:c.kk*cols], cols)
+		} else {
+			c.net.gemm(true, false, c.kk, cols, c.cout, 1, c.w.Value, c.kk, dy[n0*hw:], ld, 0, col[:c.kk*cols], cols)
+		}
 		if !c.dxAdd {
 			planeLen := c.g.h * c.g.w
 			for ci := 0; ci < c.g.cin; ci++ {

@@ -94,6 +94,7 @@ func (h *harness) grow(s, p int) {
 		}
 	}
 	if h.net.cfg.Precision == blas.BF16 {
+		h.net.flipped16 = make([]uint16, max(p, len(h.net.flipped)))
 		h.net.scratch16 = make([][]uint16, h.net.threads)
 		for w := range h.net.threads {
 			h.net.scratch16[w] = make([]uint16, len(h.net.scratch[w]))

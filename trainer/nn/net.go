@@ -116,6 +116,7 @@ type Net struct {
 	// scratch16 holds per worker the im2col matrices of bf16 products
 	// (bf16 precision only), written already rounded (blas.Im2colBF16).
 	scratch16 [][]uint16
+	flipped16 []uint16    // the flipped kernel in bf16 (bf16 precision only)
 	partial   [][]float32 // per lane (index >= 1) weight-gradient partial sums
 	flipped   []float32   // the flipped kernel of the conv being back-propagated
 }

@@ -240,6 +240,7 @@ func (n *Net) plan() error {
 		n.scratch[w] = make([]float32, scratch)
 	}
 	if n.cfg.Precision == blas.BF16 {
+		n.flipped16 = make([]uint16, flipped)
 		n.scratch16 = make([][]uint16, n.threads)
 		for w := range n.threads {
 			n.scratch16[w] = make([]uint16, scratch)
