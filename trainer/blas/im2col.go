@@ -65,7 +65,6 @@ func checkOperands(transA, transB bool, m, n, k int, a Operand, lda int, b Opera
 	checkShapes(transA, transB, m, n, k, a.len(), lda, b.len(), ldb, c, ldc)
 }
 
-
 // Im2colBF16 writes the receptive fields of images [n0, n1) of x into col
 // rounded to bfloat16 (see [RoundBF16]): a [Cin·K·K, (n1−n0)·Ho·Wo]
 // row-major matrix whose row order matches a [out, in, kh, kw] weight
