@@ -62,3 +62,37 @@ func TestReadInfo(t *testing.T) {
 		}
 	}
 }
+
+// TestReadInfoInputsOutputs reads the graph inputs and outputs of a
+// written model and of the torchvision export (whose weights are
+// initializers, not inputs).
+func TestReadInfoInputsOutputs(t *testing.T) {
+	g, err := Build(Spec{Arch: "resnet-tiny", NumClasses: 3, InputSize: 32, Stem: StemSmall})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := &Model{Graph: g, Weights: Init(g, InitOptions{Seed: 1}), Metadata: Metadata{Labels: []string{"a", "b", "c"}}}
+	path := filepath.Join(t.TempDir(), "m.onnx")
+	if err := m.WriteFile(path, WriteOptions{Probabilities: true}); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := ReadInfo(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := &FileInfo{
+		Inputs:  []ValueInfo{{Name: "images", ElemType: 1, Shape: []int64{-1, 3, 32, 32}}},
+		Outputs: []ValueInfo{{Name: "logits", ElemType: 1, Shape: []int64{-1, 3}}, {Name: "probabilities", ElemType: 1, Shape: []int64{-1, 3}}},
+	}
+	if !reflect.DeepEqual(fi.Inputs, want.Inputs) || !reflect.DeepEqual(fi.Outputs, want.Outputs) {
+		t.Errorf("inputs %+v outputs %+v, want %+v %+v", fi.Inputs, fi.Outputs, want.Inputs, want.Outputs)
+	}
+	tv := filepath.Join("..", ".native", "fixtures", "torchvision-resnet18", "model.onnx")
+	fi, err = ReadONNXInfo(tv)
+	if err != nil {
+		t.Fatalf("%v (run scripts/setup.sh)", err)
+	}
+	if len(fi.Inputs) != 1 || len(fi.Outputs) != 1 || fi.Metadata != nil || fi.Inputs[0].ElemType != 1 || len(fi.Inputs[0].Shape) != 4 {
+		t.Errorf("torchvision export: inputs %+v outputs %+v metadata %v", fi.Inputs, fi.Outputs, fi.Metadata)
+	}
+}

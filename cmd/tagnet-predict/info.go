@@ -186,8 +186,12 @@ func describePreprocess(p preprocess.Spec) string {
 	if p.EXIFOrientation {
 		exif = "applied"
 	}
-	return fmt.Sprintf("%s, centre crop %d×%d, %s, mean %v, std %v, %s planes, EXIF orientation %s",
-		resize, p.Width, p.Height, p.Interpolation, p.Mean, p.Std, p.ChannelOrder, exif)
+	colour := "ICC profiles converted to sRGB"
+	if p.Colour != preprocess.ColourSRGB {
+		colour = "ICC profiles ignored (as-is)"
+	}
+	return fmt.Sprintf("%s, centre crop %d×%d, %s, mean %v, std %v, %s planes, EXIF orientation %s, %s",
+		resize, p.Width, p.Height, p.Interpolation, p.Mean, p.Std, p.ChannelOrder, exif, colour)
 }
 
 func fmtFloat(v float64) string { return strconv.FormatFloat(v, 'g', 4, 64) }

@@ -110,9 +110,9 @@ func TestPredictDirectory(t *testing.T) {
 	wantErr := map[string]string{
 		"empty.jpg":     "empty",
 		"truncated.jpg": "decoding jpeg",
-		"notes.jpg":     "unknown format",
+		"notes.jpg":     "unsupported image format",
 		"huge.png":      "100000000 pixels, over the limit of 50000000",
-		"netpbm.ppm":    "unknown format",
+		"netpbm.ppm":    "unsupported image format",
 	}
 	for _, l := range lines {
 		rel, _ := filepath.Rel(dir, l.File)

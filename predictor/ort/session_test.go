@@ -398,3 +398,35 @@ func TestCPUPreferred(t *testing.T) {
 		t.Errorf("Provider = %q, want cpu", s.Provider())
 	}
 }
+
+// TestMaxRunBatch checks that a batch longer than MaxRunBatch runs as
+// several runs whose rows land in place: seven images (the fixture's two,
+// repeated) with runs of at most 3 give PyTorch's logits for every row.
+func TestMaxRunBatch(t *testing.T) {
+	s, err := NewSession(testRuntime, filepath.Join(fixtureDir, "model.onnx"), SessionOptions{MaxRunBatch: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	n := len(fixtureIn) / 2
+	const batch = 7
+	in := make([]float32, 0, batch*n)
+	want := make([]float32, 0, batch*20)
+	for i := range batch {
+		in = append(in, fixtureIn[(i%2)*n:(i%2+1)*n]...)
+		want = append(want, fixtureWant[(i%2)*20:(i%2+1)*20]...)
+	}
+	got, err := s.Run(in, batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := maxAbsDiff(t, got, want); d >= 1e-4 {
+		t.Errorf("max abs error %.3g over 7 rows in runs of 3", d)
+	}
+	if err := s.Warmup(32); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := NewSession(testRuntime, filepath.Join(fixtureDir, "model.onnx"), SessionOptions{MaxRunBatch: -1}); !errors.Is(err, ErrOptions) {
+		t.Errorf("MaxRunBatch -1: got %v, want ErrOptions", err)
+	}
+}

@@ -41,6 +41,9 @@ func takeString(s *C.char) string {
 	return strings.TrimSpace(C.GoString(s))
 }
 
+// formatsRead ends the error for data of another format.
+const formatsRead = "not a JPEG, PNG, GIF, WebP, HEIC/AVIF, TIFF or BMP image"
+
 // bmpSignature starts every BMP file. libvips reads BMP only through
 // ImageMagick, which understands hundreds of other formats too; it is
 // used only for data that starts with this signature.
@@ -59,13 +62,13 @@ func ReadHeader(data []byte) (Header, error) {
 	p := unsafe.Pointer(&data[0])
 	cloader := C.tn_find_loader(p, C.size_t(len(data)))
 	if cloader == nil {
-		return Header{}, fmt.Errorf("%w: not a JPEG, PNG, GIF, WebP, HEIF/AVIF, TIFF or BMP image", ErrFormat)
+		return Header{}, fmt.Errorf("%w: %s", ErrFormat, formatsRead)
 	}
 	loader := C.GoString(cloader)
 	format, ok := formatOf(loader)
 	if !ok || (format == BMP && !bytes.HasPrefix(data, bmpSignature)) {
 		name := strings.TrimSuffix(strings.TrimPrefix(loader, "VipsForeignLoad"), "Buffer")
-		return Header{}, fmt.Errorf("%w: %s, which tagnet does not read", ErrFormat, strings.ToLower(name))
+		return Header{}, fmt.Errorf("%w: %s (libvips would load it with %s)", ErrFormat, formatsRead, strings.ToLower(name))
 	}
 	var h C.tn_header
 	var cerr *C.char
