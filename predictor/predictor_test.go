@@ -8,6 +8,7 @@ import (
 	"errors"
 	"math"
 	"os"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -318,4 +319,40 @@ func TestPredictBytesCancelledAndConcurrent(t *testing.T) {
 		})
 	}
 	wg.Wait()
+}
+
+// TestPhoneFormatsPredictLikeTheirSource predicts the same picture stored
+// as lossless PNG, JPEG, HEIC (HEVC) and AVIF (AV1), the last two as an
+// iPhone or a recent Android phone writes them (preprocess/testdata, made
+// with heif-enc from the PNG): every format decodes, and each one's
+// probabilities stay within 0.02 of the PNG's, with the same labels.
+func TestPhoneFormatsPredictLikeTheirSource(t *testing.T) {
+	p := open(t, modelPath, predictor.Options{})
+	dir := filepath.Join("..", "preprocess", "testdata")
+	var images [][]byte
+	names := []string{"dog.png", "dog.jpg", "format.heic", "format.avif"}
+	for _, n := range names {
+		b, err := os.ReadFile(filepath.Join(dir, n))
+		if err != nil {
+			t.Fatal(err)
+		}
+		images = append(images, b)
+	}
+	preds, errs := p.PredictBytes(context.Background(), images)
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("%s: %v", names[i], err)
+		}
+	}
+	ref := preds[0]
+	for i, pr := range preds[1:] {
+		var worst float64
+		for c, v := range pr.Probabilities {
+			worst = max(worst, math.Abs(float64(v-ref.Probabilities[c])))
+		}
+		t.Logf("%s: labels %v, max |p − p(png)| = %.4f", names[i+1], pr.Labels, worst)
+		if worst > 0.02 || !slices.Equal(pr.Labels, ref.Labels) {
+			t.Errorf("%s: labels %v, probabilities %.4f from the PNG's (labels %v)", names[i+1], pr.Labels, worst, ref.Labels)
+		}
+	}
 }

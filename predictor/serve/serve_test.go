@@ -19,7 +19,7 @@ import (
 
 func TestPredictOneImage(t *testing.T) {
 	ts := startServer(t, serverOpts{})
-	for _, name := range []string{"dog.jpg", "person.jpg", "testdata/dog.png", "testdata/format.webp"} {
+	for _, name := range []string{"dog.jpg", "person.jpg", "testdata/dog.png", "testdata/format.webp", "testdata/format.heic", "testdata/format.avif", "testdata/format.tiff"} {
 		img := readImage(t, name)
 		r, err := postImage(ts.url, img, nil)
 		if err != nil {
