@@ -50,3 +50,7 @@ func toBF16(dst []uint16, src []float32) {
 func im2colBF16(col []uint16, x []float32, g *Geom, cS, nS, n0, n1 int) {
 	refIm2colBF16(col, x, g, cS, nS, n0, n1)
 }
+
+func im2col(col []float32, x []float32, g *Geom, cS, nS, n0, n1 int) {
+	refIm2col(col, x, g, cS, nS, n0, n1)
+}

@@ -65,6 +65,16 @@ func checkOperands(transA, transB bool, m, n, k int, a Operand, lda int, b Opera
 	checkShapes(transA, transB, m, n, k, a.len(), lda, b.len(), ldb, c, ldc)
 }
 
+// Im2col writes the receptive fields of images [n0, n1) of x into col: a
+// [Cin·K·K, (n1−n0)·Ho·Wo] row-major matrix whose row order matches a
+// [out, in, kh, kw] weight layout, zero where the window reads padding.
+// cS and nS are the channel and image strides of x (so x may be CNHW or
+// NCHW). In C (one memcpy per output row at stride 1); the pure-Go twin
+// is the fallback without cgo and the test's reference.
+func Im2col(col []float32, x []float32, g *Geom, cS, nS, n0, n1 int) {
+	im2col(col, x, g, cS, nS, n0, n1)
+}
+
 // Im2colBF16 writes the receptive fields of images [n0, n1) of x into col
 // rounded to bfloat16 (see [RoundBF16]): a [Cin·K·K, (n1−n0)·Ho·Wo]
 // row-major matrix whose row order matches a [out, in, kh, kw] weight
@@ -95,6 +105,15 @@ func checkIm2col(lcol, lx int, g *Geom, cS, nS, n0, n1 int) {
 
 // refIm2colBF16 is the pure-Go im2col with bf16 output.
 func refIm2colBF16(col []uint16, x []float32, g *Geom, cS, nS, n0, n1 int) {
+	f := make([]float32, len(col))
+	refIm2col(f, x, g, cS, nS, n0, n1)
+	for i, v := range f {
+		col[i] = BF16Bits(v)
+	}
+}
+
+// refIm2col is the pure-Go im2col: one loop per output value.
+func refIm2col(col []float32, x []float32, g *Geom, cS, nS, n0, n1 int) {
 	checkIm2col(len(col), len(x), g, cS, nS, n0, n1)
 	cols := (n1 - n0) * g.Ho * g.Wo
 	r := 0
@@ -112,7 +131,7 @@ func refIm2colBF16(col []uint16, x []float32, g *Geom, cS, nS, n0, n1 int) {
 							if ih >= 0 && ih < g.H && iw >= 0 && iw < g.W {
 								v = x[ci*cS+n*nS+ih*g.W+iw]
 							}
-							row[j] = BF16Bits(v)
+							row[j] = v
 							j++
 						}
 					}

@@ -185,8 +185,8 @@ func BenchmarkMatMul(b *testing.B) {
 	}
 }
 
-// TestIm2colBF16 checks the native im2col-to-bf16 against the pure-Go one,
-// bit for bit, over strides, paddings, kernel sizes, both input layouts
+// TestIm2colBF16 checks the native im2col, to bf16 and to fp32, against the
+// pure-Go one, bit for bit, over strides, paddings, kernel sizes, both input layouts
 // and image ranges.
 func TestIm2colBF16(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 6))
@@ -214,6 +214,17 @@ func TestIm2colBF16(t *testing.T) {
 			for i := range got {
 				if got[i] != want[i] {
 					t.Fatalf("%+v nchw %v: col[%d] = %#04x, want %#04x", tc, nchw, i, got[i], want[i])
+				}
+			}
+			gf, wf := make([]float32, size), make([]float32, size)
+			for i := range gf {
+				gf[i] = float32(math.NaN())
+			}
+			Im2col(gf, x, g, cS, nS, n0, n1)
+			refIm2col(wf, x, g, cS, nS, n0, n1)
+			for i := range gf {
+				if math.Float32bits(gf[i]) != math.Float32bits(wf[i]) {
+					t.Fatalf("%+v nchw %v: fp32 col[%d] = %g, want %g", tc, nchw, i, gf[i], wf[i])
 				}
 			}
 		}

@@ -137,6 +137,46 @@ static inline void tg_cvt_row(uint16_t *dst, const float *src, int64_t n) {
 // receptive fields of images [n0, n1) of x (channel stride cs, image
 // stride ns) as a [cin·k·k, (n1−n0)·ho·wo] row-major matrix, zero where
 // the window reads padding.
+// tg_im2col_f32 is tg_im2col_bf16 writing float32.
+static void tg_im2col_f32(float *col, const float *x, int64_t cin, int64_t h, int64_t w, int64_t k,
+		int64_t s, int64_t p, int64_t ho, int64_t wo, int64_t cs, int64_t ns, int64_t n0, int64_t n1) {
+	int64_t cols = (n1 - n0) * ho * wo;
+	int64_t r = 0;
+	for (int64_t ci = 0; ci < cin; ci++) {
+		for (int64_t kh = 0; kh < k; kh++) {
+			for (int64_t kw = 0; kw < k; kw++, r++) {
+				float *row = col + r * cols;
+				int64_t off = kw - p;
+				int64_t lo = off < 0 ? (-off + s - 1) / s : 0;
+				int64_t last = w - 1 - off;
+				int64_t hi = last < 0 ? 0 : (last / s + 1 < wo ? last / s + 1 : wo);
+				if (last < 0) lo = 0;
+				if (lo > hi) lo = hi;
+				int64_t j = 0;
+				for (int64_t n = n0; n < n1; n++) {
+					const float *src = x + ci * cs + n * ns;
+					for (int64_t oh = 0; oh < ho; oh++, j += wo) {
+						float *dst = row + j;
+						int64_t ih = oh * s - p + kh;
+						if (ih < 0 || ih >= h) {
+							memset(dst, 0, wo * 4);
+							continue;
+						}
+						const float *line = src + ih * w;
+						for (int64_t ow = 0; ow < lo; ow++) dst[ow] = 0;
+						for (int64_t ow = hi; ow < wo; ow++) dst[ow] = 0;
+						if (s == 1) {
+							memcpy(dst + lo, line + lo + off, (hi - lo) * 4);
+						} else {
+							for (int64_t ow = lo; ow < hi; ow++) dst[ow] = line[ow * s + off];
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
 static void tg_to_bf16(uint16_t *dst, const float *src, int64_t n) { tg_cvt_row(dst, src, n); }
 
 static void tg_im2col_bf16(uint16_t *col, const float *x, int64_t cin, int64_t h, int64_t w, int64_t k,
@@ -363,6 +403,16 @@ func dnnlMatMul(bf16, transA, transB bool, m, n, k int, alpha float32, a unsafe.
 	if st != C.dnnl_success {
 		panic(fmt.Sprintf("blas: running a oneDNN matmul %+v: status %d", key, int(st)))
 	}
+}
+
+func im2col(col []float32, x []float32, g *Geom, cS, nS, n0, n1 int) {
+	checkIm2col(len(col), len(x), g, cS, nS, n0, n1)
+	if len(col) == 0 {
+		return
+	}
+	C.tg_im2col_f32((*C.float)(unsafe.Pointer(&col[0])), (*C.float)(unsafe.Pointer(&x[0])),
+		C.int64_t(g.Cin), C.int64_t(g.H), C.int64_t(g.W), C.int64_t(g.K), C.int64_t(g.S), C.int64_t(g.P),
+		C.int64_t(g.Ho), C.int64_t(g.Wo), C.int64_t(cS), C.int64_t(nS), C.int64_t(n0), C.int64_t(n1))
 }
 
 func toBF16(dst []uint16, src []float32) {

@@ -175,7 +175,7 @@ func (c *conv) forwardWorker(w int) {
 			blas.Im2colBF16(col16, c.x.data, &c.bg, cS, nS, n0, n1)
 			blas.MatMulBF16(false, false, c.cout, cols, c.kk, 1, blas.B16(c.w16), c.kk, blas.B16(col16), cols, 0, y[n0*hw:], ld)
 		} else {
-			im2col(col[:c.kk*cols], c.x.data, &c.g, cS, nS, n0, n1)
+			blas.Im2col(col[:c.kk*cols], c.x.data, &c.bg, cS, nS, n0, n1)
 			c.net.gemm(false, false, c.cout, cols, c.kk, 1, c.w.Value, c.kk, col, cols, 0, y[n0*hw:], ld)
 		}
 		if c.b != nil {
@@ -273,7 +273,7 @@ func (c *conv) backwardLane(w, lane int) {
 				blas.Im2colBF16(col16, c.x.data, &c.bg, cS, nS, n0, n1)
 				blas.MatMulBF16(false, true, c.cout, c.kk, cols, 1, blas.F32(dy[n0*hw:]), ld, blas.B16(col16), cols, beta, dw, c.kk)
 			} else {
-				im2col(col[:c.kk*cols], c.x.data, &c.g, cS, nS, n0, n1)
+				blas.Im2col(col[:c.kk*cols], c.x.data, &c.bg, cS, nS, n0, n1)
 				c.net.gemm(false, true, c.cout, c.kk, cols, 1, dy[n0*hw:], ld, col, cols, beta, dw, c.kk)
 			}
 			c.wAdd[lane] = true
@@ -307,7 +307,7 @@ func (c *conv) backwardLane(w, lane int) {
 				blas.MatMulBF16(false, false, c.g.cin, xcols, fk, 1, blas.B16(c.net.flipped16), fk, blas.B16(col16), xcols, beta, c.x.grad[n0*inHW:], n*inHW)
 				continue
 			}
-			im2col(col[:fk*xcols], dy, &c.dg, ld, hw, n0, n1)
+			blas.Im2col(col[:fk*xcols], dy, &c.bdg, ld, hw, n0, n1)
 			c.net.gemm(false, false, c.g.cin, xcols, fk, 1, c.net.flipped, fk, col, xcols, beta, c.x.grad[n0*inHW:], n*inHW)
 			continue
 		}
@@ -364,54 +364,7 @@ func validRange(outs, s, off, size int) (lo, hi int) {
 	return lo, hi
 }
 
-// im2col writes the receptive fields of images [n0, n1) of x into col, a
-// [cin·k·k, (n1−n0)·ho·wo] row-major matrix whose row order matches the
-// weight layout [out, in, kh, kw]. cS and nS are the channel and image
-// strides of x (so x may be CNHW or the NCHW network input). Padding reads
-// as zero.
-func im2col(col, x []float32, g *geom, cS, nS, n0, n1 int) {
-	cols := (n1 - n0) * g.ho * g.wo
-	if len(col) != g.cin*g.k*g.k*cols {
-		panic(fmt.Sprintf("nn: im2col buffer has %d values, want %d", len(col), g.cin*g.k*g.k*cols))
-	}
-	r := 0
-	plane := g.h * g.w
-	for ci := 0; ci < g.cin; ci++ {
-		for kh := 0; kh < g.k; kh++ {
-			for kw := 0; kw < g.k; kw++ {
-				row := col[r*cols : (r+1)*cols]
-				r++
-				off := kw - g.p
-				lo, hi := validRange(g.wo, g.s, off, g.w)
-				j := 0
-				for n := n0; n < n1; n++ {
-					src := x[ci*cS+n*nS : ci*cS+n*nS+plane]
-					for oh := 0; oh < g.ho; oh++ {
-						dst := row[j : j+g.wo]
-						j += g.wo
-						ih := oh*g.s - g.p + kh
-						if ih < 0 || ih >= g.h {
-							clear(dst)
-							continue
-						}
-						line := src[ih*g.w : (ih+1)*g.w]
-						clear(dst[:lo])
-						clear(dst[hi:])
-						if g.s == 1 {
-							copy(dst[lo:hi], line[lo+off:hi+off])
-							continue
-						}
-						for ow := lo; ow < hi; ow++ {
-							dst[ow] = line[ow*g.s+off]
-						}
-					}
-				}
-			}
-		}
-	}
-}
-
-// col2im adds the columns col (as written by im2col) back into the input
+// col2im adds the columns col (as written by blas.Im2col) back into the input
 // gradient dx: the adjoint of im2col.
 func col2im(dx, col []float32, g *geom, cS, nS, n0, n1 int) {
 	cols := (n1 - n0) * g.ho * g.wo
