@@ -101,15 +101,19 @@ type Metadata struct {
 
 // Training summarises a training run.
 type Training struct {
-	Arch     string             `json:"arch"`
-	Epochs   int                `json:"epochs"`
-	Schedule string             `json:"schedule,omitempty"`
-	Dataset  string             `json:"dataset,omitempty"`
-	Train    int                `json:"train_items,omitempty"`
-	Valid    int                `json:"valid_items,omitempty"`
-	Seed     uint64             `json:"seed,omitempty"`
-	Finished string             `json:"finished,omitempty"` // RFC 3339
-	Metrics  map[string]float64 `json:"metrics,omitempty"`  // final validation metrics by name
+	Arch     string `json:"arch"`
+	Epochs   int    `json:"epochs"`
+	Schedule string `json:"schedule,omitempty"`
+	Dataset  string `json:"dataset,omitempty"`
+	Train    int    `json:"train_items,omitempty"`
+	Valid    int    `json:"valid_items,omitempty"`
+	Seed     uint64 `json:"seed,omitempty"`
+	// Precision is the train.precision the weights were trained in:
+	// "fp32" or "bf16-mixed" (the model itself is fp32 either way); ""
+	// in models from before it was recorded.
+	Precision string             `json:"precision,omitempty"`
+	Finished  string             `json:"finished,omitempty"` // RFC 3339
+	Metrics   map[string]float64 `json:"metrics,omitempty"`  // final validation metrics by name
 }
 
 // Sweep holds validation metrics over a grid of decision thresholds, per
