@@ -13,8 +13,14 @@
 //     value of the wrong shape, is an error naming the file, line and key;
 //  3. environment variables TAGNET_<SECTION>_<KEY>, the dotted key upper-cased
 //     with dots replaced by underscores (see [EnvName]), for example
-//     TAGNET_SERVER_LISTEN or TAGNET_SERVER_BATCHING_MAX_BATCH; empty
-//     variables are ignored, and lists are written comma-separated;
+//     TAGNET_SERVER_LISTEN or TAGNET_SERVER_BATCHING_MAX_BATCH. Every key
+//     has one, maps included. Empty variables are ignored; lists are
+//     written comma-separated; maps (thresholds.overrides) as a JSON object
+//     of label → number, such as
+//     TAGNET_THRESHOLDS_OVERRIDES='{"traffic light": 0.4}'. A TAGNET_…
+//     variable that is no key of either binary and not one of the other
+//     variables tagnet reads ([Environment]) is an error naming it, with
+//     the closest known name;
 //  4. command-line flags that were explicitly set, registered by
 //     [AddTrainFlags] or [AddPredictFlags] and named after the key with
 //     underscores turned into dashes (see [FlagName]), for example

@@ -19,7 +19,7 @@ const flagKeyAnnotation = "tagnet.config.key"
 func AddTrainFlags(fs *pflag.FlagSet) { addFlags(fs, trainSchema(), DefaultTrain()) }
 
 // AddPredictFlags registers on fs one flag per key of [Predict] (except
-// thresholds.overrides, which only a file sets), named [FlagName](key)
+// thresholds.overrides, which a file or TAGNET_THRESHOLDS_OVERRIDES sets), named [FlagName](key)
 // (--model.path, --server.queue-size, …), with the default as its default.
 // Pass fs to [LoadPredict] after parsing it; only flags that were set
 // override the file and the environment.

@@ -91,9 +91,11 @@ func (o *origin) decorate(err error) error {
 			continue
 		}
 		key := ke.Key
-		if _, ok := o.lines[key]; !ok {
-			// runtime.providers[1] comes from runtime.providers.
-			key, _, _ = strings.Cut(key, "[")
+		base, _, _ := strings.Cut(key, "[")
+		if _, ok := o.lines[key]; !ok || os.Getenv(EnvName(base)) != "" {
+			// runtime.providers[1] comes from runtime.providers, and
+			// thresholds.overrides["cat"] from its variable when set.
+			key = base
 		}
 		ke.Source, ke.Line, _ = o.of(key)
 		if ke.Source == "" {
@@ -125,6 +127,9 @@ func load(path string, fs *pflag.FlagSet, cfg any, s, other *schema) (*origin, e
 		}
 	}
 
+	if errs := checkEnv(os.Environ(), s, other); len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
 	var maps map[string]map[string]float64
 	if path != "" {
 		data, err := os.ReadFile(path)
@@ -148,13 +153,23 @@ func load(path string, fs *pflag.FlagSet, cfg any, s, other *schema) (*origin, e
 		}
 	}
 
+	envm, errs := envMaps(s)
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	for k, m := range envm { // the environment overrides the file
+		if maps == nil {
+			maps = map[string]map[string]float64{}
+		}
+		maps[k] = m
+	}
+
 	if fs != nil {
 		if err := bindFlags(v, fs, s, o); err != nil {
 			return nil, err
 		}
 	}
 
-	var errs []error
 	for i := range s.fields {
 		f := &s.fields[i]
 		dst := root.FieldByIndex(f.index)
