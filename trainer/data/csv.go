@@ -44,7 +44,11 @@ const (
 
 // CSVOptions describe a multi-label data set in fastai's CSV layout.
 type CSVOptions struct {
-	// CSVPath is the labels CSV. It must be set.
+	// CSVPath is the labels CSV. It must be set. A relative path is read
+	// from ImageDir when ImageDir is set, as fastai's from_csv(path,
+	// csv_fname) and the book's path/'train.csv' do; only when no such
+	// file exists there but the path exists as given (relative to the
+	// working directory) is that one read.
 	CSVPath string
 	// ImageDir is the folder the file names are relative to. Empty means
 	// the CSV's folder.
@@ -79,11 +83,20 @@ type CSVOptions struct {
 	// bad item. Nil means the sorted set of labels of the kept rows.
 	Labels []string
 	// Limits bounds the images accepted, checked from their headers. The
-	// zero value means the preprocess package's defaults.
+	// zero value means the preprocess package's defaults (the predictor's:
+	// preprocess.DefaultMaxPixels).
 	Limits preprocess.Limits
+	// Decode, when set, makes LoadCSV decode every usable image in full,
+	// in parallel, with the options Decode returns for its split (pass the
+	// loader's: [Augmenter.DecodeOptions], called with true for training
+	// rows), so that a file damaged after its header (a cut JPEG scan, a
+	// short PNG) is a bad item named at load instead of an item dropped
+	// from some batches mid-training. Nil checks headers only.
+	Decode func(train bool) preprocess.DecodeOptions
 }
 
 func (o CSVOptions) withDefaults() CSVOptions {
+	o.CSVPath = o.resolveCSV()
 	if o.ImageDir == "" {
 		o.ImageDir = filepath.Dir(o.CSVPath)
 	}
@@ -109,6 +122,21 @@ func (o CSVOptions) withDefaults() CSVOptions {
 		o.OnBadItem = Skip
 	}
 	return o
+}
+
+// resolveCSV returns CSVPath resolved as its documentation says.
+func (o CSVOptions) resolveCSV() string {
+	p := o.CSVPath
+	if p == "" || o.ImageDir == "" || filepath.IsAbs(p) {
+		return p
+	}
+	in := filepath.Join(o.ImageDir, p)
+	if _, err := os.Stat(in); err != nil {
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	return in
 }
 
 func (o CSVOptions) validate() error {
@@ -159,6 +187,9 @@ type Dataset struct {
 	Labels []string
 	// Train and Valid are the items of each split, in CSV order.
 	Train, Valid []Item
+	// TrainCounts and ValidCounts are, per label (in Labels order), the
+	// number of items of each split that carry it.
+	TrainCounts, ValidCounts []int
 	// Report describes what was wrong with the data.
 	Report Report
 }
@@ -193,6 +224,11 @@ type Report struct {
 	Skipped int
 	// Problems describes each dropped row, in line order.
 	Problems []Problem
+	// Warnings describe usable but suspicious labels: a label seen in one
+	// split only (it is never trained, or its threshold is swept on no
+	// positives), and labels that differ only in case ("Circle",
+	// "circle"), which become separate classes.
+	Warnings []string
 }
 
 // ErrBadData is wrapped by a [*LoadError].
@@ -225,8 +261,9 @@ type row struct {
 	fname  string
 	labels []string
 	valid  bool
-	path   string
-	bad    string // the problem, "" when the row is usable
+	path    string
+	bad     string // the problem, "" when the row is usable
+	missing bool   // the image file does not exist
 }
 
 // LoadCSV reads a multi-label data set in fastai's CSV layout: it parses
@@ -252,11 +289,13 @@ func LoadCSV(opt CSVOptions) (*Dataset, error) {
 	}
 	name := opt.CSVPath
 
-	checkRows(rows, opt)
-	checkImages(rows, opt.Limits)
-
 	if !hasValid {
 		splitRows(rows, opt.ValidPct, opt.Seed)
+	}
+	checkRows(rows, opt)
+	checkImages(rows, opt.Limits, opt.Decode)
+	if err := folderHint(rows, opt); err != nil {
+		return nil, err
 	}
 
 	ds := &Dataset{Report: Report{Rows: len(rows)}}
@@ -304,7 +343,58 @@ func LoadCSV(opt CSVOptions) (*Dataset, error) {
 	if len(ds.Labels) == 0 {
 		return nil, fmt.Errorf("loading %s: no labels in any usable row", name)
 	}
+	ds.TrainCounts, ds.ValidCounts = counts(ds.Train, len(ds.Labels)), counts(ds.Valid, len(ds.Labels))
+	ds.Report.Warnings = labelWarnings(ds)
 	return ds, nil
+}
+
+// counts returns, per label, the number of items carrying it.
+func counts(items []Item, n int) []int {
+	c := make([]int, n)
+	for _, it := range items {
+		for j, v := range it.Target {
+			if v != 0 {
+				c[j]++
+			}
+		}
+	}
+	return c
+}
+
+// labelWarnings describes the labels of ds seen in one split only and the
+// labels that differ only in case.
+func labelWarnings(ds *Dataset) []string {
+	var out []string
+	for j, l := range ds.Labels {
+		nt, nv := ds.TrainCounts[j], ds.ValidCounts[j]
+		switch {
+		case nt == 0 && nv == 0:
+			out = append(out, fmt.Sprintf("label %q is on no usable item (0 training, 0 validation)", l))
+		case nt == 0:
+			out = append(out, fmt.Sprintf("label %q is only on validation items (0 training, %d validation): the model never learns it and its threshold is swept on an untrained class", l, nv))
+		case nv == 0 && len(ds.Valid) > 0:
+			out = append(out, fmt.Sprintf("label %q is only on training items (%d training, 0 validation): its threshold is swept on no positives", l, nt))
+		}
+	}
+	byFold := map[string][]string{}
+	var folds []string
+	for _, l := range ds.Labels {
+		k := strings.ToLower(l)
+		if byFold[k] == nil {
+			folds = append(folds, k)
+		}
+		byFold[k] = append(byFold[k], l)
+	}
+	for _, k := range folds {
+		if ls := byFold[k]; len(ls) > 1 {
+			q := make([]string, len(ls))
+			for i, l := range ls {
+				q[i] = fmt.Sprintf("%q", l)
+			}
+			out = append(out, fmt.Sprintf("labels %s differ only in case and are separate classes", strings.Join(q, ", ")))
+		}
+	}
+	return out
 }
 
 // readRows parses the CSV. It reports whether the header has the valid
@@ -435,14 +525,20 @@ func checkRows(rows []*row, opt CSVOptions) {
 // checkImages reads the header of each usable row's image, in parallel, and
 // marks the rows whose image is missing, unreadable, of a format tagnet
 // does not read, or over the pixel limit (the predictor's: the same
-// preprocess default unless limits says otherwise).
-func checkImages(rows []*row, limits preprocess.Limits) {
+// preprocess default unless limits says otherwise). With decode, each image
+// that passes is then decoded in full with decode's options for its split.
+func checkImages(rows []*row, limits preprocess.Limits, decode func(train bool) preprocess.DecodeOptions) {
 	todo := make(chan *row)
 	var wg sync.WaitGroup
 	for range runtime.GOMAXPROCS(0) {
 		wg.Go(func() {
 			for r := range todo {
-				r.bad = checkImage(r.path, limits)
+				r.bad, r.missing = checkImage(r.path, limits)
+				if r.bad == "" && decode != nil {
+					if _, err := preprocess.DecodeFile(r.path, decode(!r.valid)); err != nil {
+						r.bad = fmt.Sprintf("cannot decode image %s: %v", r.path, err)
+					}
+				}
 			}
 		})
 	}
@@ -455,36 +551,77 @@ func checkImages(rows []*row, limits preprocess.Limits) {
 	wg.Wait()
 }
 
-// checkImage returns what is wrong with the image at path, or "".
-func checkImage(path string, limits preprocess.Limits) string {
+// checkImage returns what is wrong with the image at path, or "", and
+// whether the file does not exist.
+func checkImage(path string, limits preprocess.Limits) (string, bool) {
 	st, err := os.Stat(path)
 	if errors.Is(err, os.ErrNotExist) {
-		return fmt.Sprintf("image %s not found", path)
+		return fmt.Sprintf("image %s not found", path), true
 	}
 	if err != nil {
-		return fmt.Sprintf("cannot open image: %v", err)
+		return fmt.Sprintf("cannot open image: %v", err), false
 	}
 	if st.IsDir() {
-		return fmt.Sprintf("%s is a folder, not an image", path)
+		return fmt.Sprintf("%s is a folder, not an image", path), false
 	}
 	f, err := os.Open(path)
 	if err != nil {
-		return fmt.Sprintf("cannot open image: %v", err)
+		return fmt.Sprintf("cannot open image: %v", err), false
 	}
 	defer f.Close()
 	data, err := preprocess.ReadAll(f, limits)
 	if err != nil {
-		return fmt.Sprintf("image %s: %v", path, err)
+		return fmt.Sprintf("image %s: %v", path, err), false
 	}
 	cfg, err := preprocess.DecodeConfig(data, limits)
 	var le *preprocess.LimitError
 	if errors.As(err, &le) {
-		return fmt.Sprintf("image %s has %dx%d pixels, over the limit of %d", path, cfg.Width, cfg.Height, le.Limit)
+		return fmt.Sprintf("image %s has %dx%d pixels, over the limit of %d", path, cfg.Width, cfg.Height, le.Limit), false
 	}
 	if err != nil {
-		return fmt.Sprintf("cannot decode image header of %s: %v", path, err)
+		return fmt.Sprintf("cannot decode image header of %s: %v", path, err), false
 	}
-	return ""
+	return "", false
+}
+
+// folderHint, when no listed image exists but the first one does exist in a
+// sub-folder of the image folder, returns an error saying to set
+// data.folder to it; else nil.
+func folderHint(rows []*row, opt CSVOptions) error {
+	var first *row
+	for _, r := range rows {
+		if r.path == "" {
+			continue // malformed, no file name
+		}
+		if !r.missing {
+			return nil
+		}
+		if first == nil {
+			first = r
+		}
+	}
+	if first == nil {
+		return nil
+	}
+	base := filepath.Join(opt.ImageDir, opt.Prefix)
+	entries, err := os.ReadDir(base)
+	if err != nil {
+		return nil
+	}
+	for _, e := range entries {
+		if !e.IsDir() {
+			continue
+		}
+		if _, err := os.Stat(filepath.Join(base, e.Name(), filepath.FromSlash(first.fname))); err == nil {
+			folder := e.Name()
+			if opt.Prefix != "" {
+				folder = filepath.Join(opt.Prefix, folder)
+			}
+			return fmt.Errorf("loading %s: none of the listed images is in %s, but %s is in its sub-folder %s: set --data.folder %s (data.folder)",
+				opt.CSVPath, base, first.fname, e.Name(), folder)
+		}
+	}
+	return nil
 }
 
 // splitRows marks int(pct·len(rows)) rows, chosen by a seeded permutation,

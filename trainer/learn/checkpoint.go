@@ -71,6 +71,14 @@ func (l *Learner) fingerprint(plan Plan) string {
 }
 
 func (l *Learner) restore(ck *checkpoint) error {
+	if err := l.setWeights(ck); err != nil {
+		return err
+	}
+	return l.opt.UnmarshalBinary(ck.Optimizer)
+}
+
+// setWeights sets the network's parameters from ck.
+func (l *Learner) setWeights(ck *checkpoint) error {
 	w := ck.weights()
 	for _, p := range l.net.Params() {
 		t, ok := w[p.Name]
@@ -79,10 +87,7 @@ func (l *Learner) restore(ck *checkpoint) error {
 		}
 		t.Shape = p.Shape
 	}
-	if err := l.net.SetWeights(w); err != nil {
-		return err
-	}
-	return l.opt.UnmarshalBinary(ck.Optimizer)
+	return l.net.SetWeights(w)
 }
 
 // saveEpoch writes last.ckpt (and best.ckpt) and appends the epoch's stats

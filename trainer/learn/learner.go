@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -63,8 +64,20 @@ type Config struct {
 	// log (metrics.jsonl). Empty means neither is written.
 	Dir string
 	// Patience stops training after that many epochs without a better
-	// validation loss. Zero means no early stopping.
+	// validation loss. Zero means no early stopping. With early stopping,
+	// [Learner.LoadBest] gives the weights to export (fastai's
+	// SaveModelCallback).
 	Patience int
+	// FailOnBadItem (data.on_bad_item: fail) makes Fit and Evaluate stop
+	// with an error naming the item when an image fails to load during
+	// training (it changed after the data set was checked). Otherwise such
+	// an item is left out of its batch, counted and named in the epoch's
+	// stats.
+	FailOnBadItem bool
+	// BadItems names the items left out when the data set was loaded
+	// (data.on_bad_item: skip), for every line of metrics.jsonl. Nil means
+	// none.
+	BadItems []string
 	// Logger receives progress at info level. Nil means none.
 	Logger *zap.Logger
 	// Hooks observe the loop.
@@ -102,7 +115,15 @@ type EpochStats struct {
 	MAP           float64 `json:"mAP"`
 	Seconds       float64 `json:"seconds"`
 	ImagesPerSec  float64 `json:"images_per_sec"`
-	Skipped       int     `json:"skipped_items,omitempty"`
+	// Skipped counts the items, training and validation, that failed to
+	// load during this epoch and were left out of it; SkippedItems names
+	// them ("path: error").
+	Skipped      int      `json:"skipped_items,omitempty"`
+	SkippedItems []string `json:"skipped_item_list,omitempty"`
+	// BadItems counts the items left out when the data set was loaded
+	// (Config.BadItems), the same in every epoch; BadItemList names them.
+	BadItems    int      `json:"bad_items,omitempty"`
+	BadItemList []string `json:"bad_item_list,omitempty"`
 }
 
 // Eval is the result of one pass over the validation set.
@@ -117,6 +138,9 @@ type Eval struct {
 	N              int
 	// Logits are the raw outputs, N×C.
 	Logits []float32
+	// Failed lists the validation items that could not be loaded and are
+	// left out of the metrics.
+	Failed []*data.ItemError
 }
 
 // Metrics returns the named metrics of e, as stored in a model's training
@@ -138,6 +162,12 @@ type Learner struct {
 	train, valid *data.Loader
 	grad         []float32
 	history      []EpochStats
+	// fp is the fingerprint of the last Fit's run; early and bestEpoch say
+	// whether early stopping ended it and which epoch had the lowest
+	// validation loss.
+	fp        string
+	early     bool
+	bestEpoch int
 }
 
 // New builds the network of g with weights w and loaders over ds, using
@@ -227,7 +257,9 @@ func (l *Learner) Fit(ctx context.Context, plan Plan, resume bool) error {
 		return err
 	}
 	fp := l.fingerprint(plan)
+	l.fp, l.early = fp, false
 	start, best, bestEpoch := 0, math.Inf(1), -1
+	defer func() { l.bestEpoch = bestEpoch }()
 	if resume {
 		ck, err := loadCheckpoint(l.ckptPath(lastCkpt))
 		if err != nil {
@@ -272,7 +304,8 @@ func (l *Learner) Fit(ctx context.Context, plan Plan, resume bool) error {
 		cycle.Steps = ph.Epochs * steps
 		t0 := time.Now()
 		var lossSum float64
-		nSteps, images, skipped := 0, 0, 0
+		nSteps, images := 0, 0
+		var failed []*data.ItemError
 		for b, err := range l.train.Epoch(e) {
 			if err != nil {
 				return fmt.Errorf("epoch %d: %w", e, err)
@@ -280,7 +313,10 @@ func (l *Learner) Fit(ctx context.Context, plan Plan, resume bool) error {
 			if ctx.Err() != nil {
 				return ErrInterrupted
 			}
-			skipped += len(b.Failed)
+			if len(b.Failed) > 0 && l.cfg.FailOnBadItem {
+				return fmt.Errorf("epoch %d: %w", e, badItems(b.Failed))
+			}
+			failed = append(failed, b.Failed...)
 			if b.N == 0 {
 				continue
 			}
@@ -304,10 +340,15 @@ func (l *Learner) Fit(ctx context.Context, plan Plan, resume bool) error {
 		if err != nil {
 			return fmt.Errorf("epoch %d: %w", e, err)
 		}
+		failed = append(failed, ev.Failed...)
 		st := EpochStats{
 			Epoch: e, Phase: ph.Name, TrainLoss: lossSum / float64(max(nSteps, 1)), ValidLoss: ev.Loss,
 			AccuracyMulti: ev.AccuracyMulti, F1Macro: ev.F1Macro, F1Samples: ev.F1Samples, MAP: ev.MAP,
-			Seconds: time.Since(t0).Seconds(), ImagesPerSec: float64(images) / trainTime.Seconds(), Skipped: skipped,
+			Seconds: time.Since(t0).Seconds(), ImagesPerSec: float64(images) / trainTime.Seconds(),
+			Skipped: len(failed), BadItems: len(l.cfg.BadItems), BadItemList: l.cfg.BadItems,
+		}
+		for _, f := range failed {
+			st.SkippedItems = append(st.SkippedItems, fmt.Sprintf("%s: %v", f.Path, f.Err))
 		}
 		l.history = append(l.history, st)
 		if h := l.cfg.Hooks.OnEpoch; h != nil {
@@ -325,10 +366,27 @@ func (l *Learner) Fit(ctx context.Context, plan Plan, resume bool) error {
 		}
 		if l.cfg.Patience > 0 && e-bestEpoch >= l.cfg.Patience {
 			l.log.Info("early stopping", zap.Int("epoch", e), zap.Int("best_epoch", bestEpoch), zap.Int("patience", l.cfg.Patience))
+			l.early = true
 			break
 		}
 	}
 	return nil
+}
+
+// EarlyStopped reports whether early stopping ended the last Fit, and the
+// epoch (from 0) with the lowest validation loss, whose weights are in
+// best.ckpt; bestEpoch is −1 before any epoch finished.
+func (l *Learner) EarlyStopped() (early bool, bestEpoch int) { return l.early, l.bestEpoch }
+
+// badItems is the error for items that failed to load under
+// FailOnBadItem.
+func badItems(failed []*data.ItemError) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d item(s) failed to load (data.on_bad_item=fail):", len(failed))
+	for _, f := range failed {
+		fmt.Fprintf(&b, "\n  %s: %v", f.Path, f.Err)
+	}
+	return fmt.Errorf("%w: %s", data.ErrBadData, b.String())
 }
 
 // step runs one training step and returns its loss.
@@ -367,6 +425,10 @@ func (l *Learner) Evaluate(ctx context.Context) (*Eval, error) {
 		if ctx.Err() != nil {
 			return nil, ErrInterrupted
 		}
+		if len(b.Failed) > 0 && l.cfg.FailOnBadItem {
+			return nil, fmt.Errorf("validating: %w", badItems(b.Failed))
+		}
+		ev.Failed = append(ev.Failed, b.Failed...)
 		if b.N == 0 {
 			continue
 		}
@@ -400,11 +462,24 @@ func (l *Learner) Sweep(e *Eval, grid []float64) *models.Sweep {
 // Weights returns a copy of the current weights.
 func (l *Learner) Weights() models.Weights { return l.net.Weights() }
 
-// LoadBest replaces the weights with those of best.ckpt.
+// LoadBest replaces the weights with those of best.ckpt, the epoch of the
+// last Fit with the lowest validation loss. It refuses a best.ckpt written
+// by another run (another model, data, plan or seed) and is an error
+// before Fit.
 func (l *Learner) LoadBest() error {
-	ck, err := loadCheckpoint(l.ckptPath(bestCkpt))
+	path := l.ckptPath(bestCkpt)
+	if l.fp == "" {
+		return fmt.Errorf("loading %s: no run to take it from (call Fit first)", path)
+	}
+	ck, err := loadCheckpoint(path)
 	if err != nil {
 		return err
 	}
-	return l.net.SetWeights(ck.weights())
+	if ck.Fingerprint != l.fp {
+		return fmt.Errorf("loading %s: it comes from a different run (model, data, plan or seed changed)", path)
+	}
+	if err := l.setWeights(ck); err != nil {
+		return fmt.Errorf("loading %s: %w", path, err)
+	}
+	return nil
 }
