@@ -13,19 +13,22 @@ import (
 // Readers accept any minor version of the same major version: minor versions
 // only add fields.
 //
-// 1.1 added tagnet.io (models adopted from elsewhere).
-const SchemaVersion = "1.1"
+// 1.1 added tagnet.io (models adopted from elsewhere); 1.2 added
+// tagnet.label_delim, the training summary's data-quality and
+// early-stopping fields and the sweep's per-class train_support.
+const SchemaVersion = "1.2"
 
 // Metadata keys in the ONNX file's metadata_props. Each value is JSON
 // except the schema version.
 const (
-	KeySchema     = "tagnet.schema"     // "major.minor"
-	KeySpec       = "tagnet.spec"       // Spec
-	KeyLabels     = "tagnet.labels"     // []string, in output order
-	KeyPreprocess = "tagnet.preprocess" // the preprocess package's Spec
-	KeyTraining   = "tagnet.training"   // Training
-	KeySweep      = "tagnet.sweep"      // Sweep
-	KeyIO         = "tagnet.io"         // IO
+	KeySchema     = "tagnet.schema"      // "major.minor"
+	KeySpec       = "tagnet.spec"        // Spec
+	KeyLabels     = "tagnet.labels"      // []string, in output order
+	KeyPreprocess = "tagnet.preprocess"  // the preprocess package's Spec
+	KeyTraining   = "tagnet.training"    // Training
+	KeySweep      = "tagnet.sweep"       // Sweep
+	KeyIO         = "tagnet.io"          // IO
+	KeyLabelDelim = "tagnet.label_delim" // string, Metadata.LabelDelim
 )
 
 // Output kinds of [IO.OutputKind].
@@ -97,6 +100,19 @@ type Metadata struct {
 	// tagnet built (input InputName, output OutputName, logits, dynamic
 	// batch).
 	IO *IO
+	// LabelDelim separates labels in one text field, as the training CSV
+	// did (data.label_delim): no label contains it, so labels joined with
+	// it split back exactly. "" (models from before schema 1.2, adopted
+	// models) means a space, which Validate does not check.
+	LabelDelim string
+}
+
+// Delim returns m's label delimiter: LabelDelim, or a space.
+func (m *Metadata) Delim() string {
+	if m.LabelDelim == "" {
+		return " "
+	}
+	return m.LabelDelim
 }
 
 // Training summarises a training run.
@@ -114,6 +130,17 @@ type Training struct {
 	Precision string             `json:"precision,omitempty"`
 	Finished  string             `json:"finished,omitempty"` // RFC 3339
 	Metrics   map[string]float64 `json:"metrics,omitempty"`  // final validation metrics by name
+	// BadItems counts the data set's items left out of training
+	// (data.on_bad_item: skip): at load, and the distinct ones that failed
+	// during training; BadItemList names them ("file.csv:12: name:
+	// problem", or "path: error").
+	BadItems    int      `json:"bad_items,omitempty"`
+	BadItemList []string `json:"bad_item_list,omitempty"`
+	// EarlyStopped is true when early stopping ended the run; the weights
+	// are then those of BestEpoch (from 1), the epoch with the lowest
+	// validation loss (fastai's SaveModelCallback).
+	EarlyStopped bool `json:"early_stopped,omitempty"`
+	BestEpoch    int  `json:"best_epoch,omitempty"`
 }
 
 // Sweep holds validation metrics over a grid of decision thresholds, per
@@ -136,12 +163,33 @@ type Sweep struct {
 // predicted positive (no false positives); Recall is 0 where the class has
 // no positives; F1 is 0 where precision + recall is 0.
 type ClassSweep struct {
-	Label     string    `json:"label"`
-	Support   int       `json:"support"` // positives among the items
-	Precision []float64 `json:"precision"`
-	Recall    []float64 `json:"recall"`
-	F1        []float64 `json:"f1"`
-	Accuracy  []float64 `json:"accuracy"`
+	Label   string `json:"label"`
+	Support int    `json:"support"` // positives among the items
+	// TrainSupport is the number of training items with the class; nil
+	// when not recorded (models before schema 1.2). 0 means the class was
+	// never trained: its sweep measures an untrained output.
+	TrainSupport *int      `json:"train_support,omitempty"`
+	Precision    []float64 `json:"precision"`
+	Recall       []float64 `json:"recall"`
+	F1           []float64 `json:"f1"`
+	Accuracy     []float64 `json:"accuracy"`
+}
+
+// OneSided says when the class was seen on one side of the split only:
+// "never trained (0 training items)" or "no validation positives", or ""
+// when it was seen on both (or TrainSupport is not recorded and Support
+// is positive).
+func (c *ClassSweep) OneSided() string {
+	if c.TrainSupport != nil && *c.TrainSupport == 0 {
+		return fmt.Sprintf("never trained (0 training items, %d validation)", c.Support)
+	}
+	if c.Support == 0 {
+		if c.TrainSupport != nil {
+			return fmt.Sprintf("no validation positives (%d training items)", *c.TrainSupport)
+		}
+		return "no validation positives"
+	}
+	return ""
 }
 
 // Validate checks the sweep's shape and values against labels.
@@ -222,6 +270,9 @@ func (m *Metadata) Validate() error {
 		if strings.TrimSpace(l) == "" {
 			return fmt.Errorf("metadata: label %d is empty", i)
 		}
+		if m.LabelDelim != "" && strings.Contains(l, m.LabelDelim) {
+			return fmt.Errorf("metadata: label %q contains the label delimiter %q", l, m.LabelDelim)
+		}
 		if seen[l] {
 			return fmt.Errorf("metadata: label %q appears twice", l)
 		}
@@ -299,6 +350,11 @@ func (m *Metadata) props() (map[string]string, error) {
 			return nil, err
 		}
 	}
+	if m.LabelDelim != "" {
+		if err := put(KeyLabelDelim, m.LabelDelim); err != nil {
+			return nil, err
+		}
+	}
 	return out, nil
 }
 
@@ -359,6 +415,9 @@ func metadataFromProps(props map[string]string) (*Metadata, error) {
 		if err := get(KeyIO, m.IO, false); err != nil {
 			return nil, err
 		}
+	}
+	if err := get(KeyLabelDelim, &m.LabelDelim, false); err != nil {
+		return nil, err
 	}
 	if err := m.Validate(); err != nil {
 		return nil, err
