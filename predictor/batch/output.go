@@ -24,7 +24,9 @@ type Format string
 // Output formats.
 const (
 	// CSV has a header row "file,labels,<one column per class>,error" and
-	// one row per image; labels are joined with single spaces.
+	// one row per image; labels are joined with the model's
+	// [LabelSeparator] (a single space unless a class name has one), so
+	// the column splits back into exactly the labels written.
 	CSV Format = "csv"
 	// JSONL has one object per line: {"file": …, "labels": […],
 	// "probabilities": {label: p, …}, "error": …}; probabilities is null
@@ -50,6 +52,25 @@ func FormatFor(path string) (Format, error) {
 	}
 }
 
+// labelSeparators are the candidates of LabelSeparator, in order.
+var labelSeparators = []string{" ", ";", "|", "\t"}
+
+// LabelSeparator returns the separator of the CSV labels column for a
+// model with classes: a space, or, when a class name contains one (labels
+// such as "traffic light", trained with data.label_delim ';'), the first
+// of ";", "|" and a tab that no class name contains. Writer and reader
+// derive it from the classes alone, so any label text round-trips. It
+// returns "" when every candidate appears in some class name; CSV output
+// is then refused (JSON lines hold any label).
+func LabelSeparator(classes []string) string {
+	for _, sep := range labelSeparators {
+		if !slices.ContainsFunc(classes, func(c string) bool { return strings.Contains(c, sep) }) {
+			return sep
+		}
+	}
+	return ""
+}
+
 // Row is one line of results.
 type Row struct {
 	// File is the image's path as walked.
@@ -71,6 +92,7 @@ type Output struct {
 	file    *os.File // nil for standard output
 	w       *bufio.Writer
 	csv     *csv.Writer
+	sep     string // LabelSeparator(classes), for CSV
 	line    []byte // reused JSON line
 	rec     []string
 }
@@ -106,7 +128,10 @@ func OpenOutput(opt OutputOptions) (*Output, map[string]bool, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	o := &Output{format: format, classes: opt.Classes}
+	o := &Output{format: format, classes: opt.Classes, sep: LabelSeparator(opt.Classes)}
+	if format == CSV && o.sep == "" {
+		return nil, nil, fmt.Errorf("%w: output %s: every labels-column separator (space, ';', '|', tab) appears in a class name, so CSV labels could not be split back; write .jsonl", ErrConfig, opt.Path)
+	}
 	if opt.Path == "" || opt.Path == "-" {
 		if opt.Resume {
 			return nil, nil, fmt.Errorf("%w: resuming needs an output file, not standard output", ErrConfig)
@@ -239,7 +264,7 @@ func (o *Output) writeCSV(rec []string) error {
 }
 
 func (o *Output) writeCSVRow(r Row) error {
-	rec := append(o.rec[:0], r.File, strings.Join(r.Labels, " "))
+	rec := append(o.rec[:0], r.File, strings.Join(r.Labels, o.sep))
 	for i := range o.classes {
 		if i < len(r.Probabilities) {
 			rec = append(rec, strconv.FormatFloat(float64(r.Probabilities[i]), 'g', -1, 32))

@@ -84,7 +84,7 @@ func readCSVRows(r io.Reader, classes []string) ([]Row, error) {
 		if len(rec) != len(header) {
 			return nil, fmt.Errorf("row %d has %d columns, the header %d", n, len(rec), len(header))
 		}
-		row := Row{File: rec[0], Labels: splitLabels(rec[1]), Err: rec[len(rec)-1]}
+		row := Row{File: rec[0], Labels: splitLabels(rec[1], LabelSeparator(classes)), Err: rec[len(rec)-1]}
 		probs := rec[2 : 2+len(classes)]
 		if row.Err == "" || slices.ContainsFunc(probs, func(s string) bool { return s != "" }) {
 			row.Probabilities = make([]float32, len(classes))
@@ -100,12 +100,12 @@ func readCSVRows(r io.Reader, classes []string) ([]Row, error) {
 	}
 }
 
-// splitLabels splits the CSV labels column; "" is no label.
-func splitLabels(s string) []string {
+// splitLabels splits the CSV labels column at sep; "" is no label.
+func splitLabels(s, sep string) []string {
 	if s == "" {
 		return []string{}
 	}
-	return strings.Split(s, " ")
+	return strings.Split(s, sep)
 }
 
 // jsonResult is one JSON line as Output writes it.
