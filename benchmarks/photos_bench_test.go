@@ -13,7 +13,6 @@ import (
 	"slices"
 	"strconv"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -139,19 +138,63 @@ type dirRun struct {
 	peakMB float64 // the process's peak resident set, MB (10^6 bytes)
 }
 
-// runProcess runs cmd, returning its standard output and its peak RSS.
+// runProcess runs cmd, returning its standard output and error, and its
+// peak resident set in MB. The peak is the kernel's high-water mark of the
+// process's own memory (VmHWM in /proc/PID/status), read every 20 ms until
+// it exits: getrusage's ru_maxrss would not do, because a child forked
+// from this large test process starts its count from the parent's size.
 func runProcess(b *testing.B, cmd *exec.Cmd) ([]byte, float64) {
 	b.Helper()
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
+	if err := cmd.Start(); err != nil {
+		b.Fatalf("%s: %v", cmd.Args[0], err)
+	}
+	status := fmt.Sprintf("/proc/%d/status", cmd.Process.Pid)
+	done := make(chan struct{})
+	peak := make(chan float64, 1)
+	go func() {
+		var hwm float64
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			if v, ok := vmHWM(status); ok {
+				hwm = max(hwm, v)
+			}
+			select {
+			case <-done:
+				peak <- hwm
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	err := cmd.Wait()
+	close(done)
+	hwm := <-peak
+	if err != nil {
 		b.Fatalf("%s: %v\n%s", cmd.Args[0], err, stderr.String())
 	}
-	ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage)
-	if !ok {
-		b.Fatal("no rusage for the child process")
+	return append(stdout.Bytes(), stderr.Bytes()...), hwm
+}
+
+// vmHWM reads the VmHWM line of a /proc/PID/status file, in MB (10^6
+// bytes); ok is false once the process is gone.
+func vmHWM(status string) (float64, bool) {
+	data, err := os.ReadFile(status)
+	if err != nil {
+		return 0, false
 	}
-	return append(stdout.Bytes(), stderr.Bytes()...), float64(ru.Maxrss) * 1024 / 1e6 // Maxrss is in KiB on Linux
+	for line := range bytes.Lines(data) {
+		if rest, found := bytes.CutPrefix(line, []byte("VmHWM:")); found {
+			f := bytes.Fields(rest)
+			if len(f) == 2 && string(f[1]) == "kB" {
+				kb, err := strconv.ParseFloat(string(f[0]), 64)
+				return kb * 1024 / 1e6, err == nil
+			}
+		}
+	}
+	return 0, false
 }
 
 // runTagnet runs `tagnet-predict predict` over set with batches of 32 and
