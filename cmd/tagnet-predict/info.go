@@ -29,6 +29,9 @@ func infoCmd() *cobra.Command {
 		Long: `Print what a model file says about itself (labels, preprocessing, training
 summary, threshold sweep) and the per-class thresholds the predictor would use
 with the configured strategy and overrides. It does not load ONNX Runtime.
+A model without a sweep is described too (exit 0): its sweep strategies
+(f1, accuracy, precision>=P, recall>=R) are unavailable, fixed:T and
+overrides apply.
 
 MODEL defaults to model.path.`,
 		Example: `  tagnet-predict info model.onnx
@@ -51,7 +54,8 @@ MODEL defaults to model.path.`,
 			in, err := predictor.Describe(path, th)
 			var thErr error
 			if errors.Is(err, postprocess.ErrNoSweep) {
-				// Describe the rest of the model anyway, then fail.
+				// info describes; it does not fail on a model without a
+				// sweep: describe it and say what is unavailable.
 				thErr = err
 				th.Strategy = postprocess.Strategy{Kind: postprocess.KindFixed, Value: 0.5}
 				in, err = predictor.Describe(path, th)
@@ -61,12 +65,17 @@ MODEL defaults to model.path.`,
 			}
 			out := cmd.OutOrStdout()
 			if asJSON {
+				doc := struct {
+					*predictor.Info
+					Unavailable string `json:"thresholds_unavailable,omitempty"`
+				}{Info: in}
 				if thErr != nil {
-					return usage(thErr)
+					in.Thresholds = nil
+					doc.Unavailable = noSweep(thErr)
 				}
 				enc := json.NewEncoder(out)
 				enc.SetIndent("", "  ")
-				if err := enc.Encode(in); err != nil {
+				if err := enc.Encode(doc); err != nil {
 					return failed(fmt.Errorf("writing info: %w", err))
 				}
 				return nil
@@ -74,15 +83,17 @@ MODEL defaults to model.path.`,
 			if err := printInfo(out, in, thErr); err != nil {
 				return failed(fmt.Errorf("writing info: %w", err))
 			}
-			if thErr != nil {
-				return usage(thErr)
-			}
 			return nil
 		},
 	}
 	configPath = addConfigFlags(cmd)
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the description as JSON")
 	return cmd
+}
+
+// noSweep says that sweep strategies are unavailable, and why.
+func noSweep(err error) string {
+	return fmt.Sprintf("the model has no threshold sweep, so sweep strategies (f1, accuracy, precision>=P, recall>=R) are unavailable; use fixed:T or per-class overrides (%v)", err)
 }
 
 // printInfo writes the human-readable description. thErr, when set, says
@@ -141,14 +152,14 @@ func printInfo(w io.Writer, in *predictor.Info, thErr error) error {
 
 	fmt.Fprintln(w)
 	if thErr != nil {
-		fmt.Fprintf(w, "thresholds: none can be chosen: %v\n", thErr)
+		fmt.Fprintf(w, "thresholds: %s\n", noSweep(thErr))
 	} else {
 		fmt.Fprintf(w, "thresholds (strategy %s; a class is present when its probability is above its threshold)\n", in.Strategy)
 	}
 	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "label\tthreshold\tsource\tprecision\trecall\tf1\tsupport\tbest f1\tat")
+	fmt.Fprintln(tw, "label\tthreshold\tsource\tprecision\trecall\tf1\tsupport\tbest f1\tat\tnote")
 	for i, label := range in.Labels {
-		cols := []string{label, "-", "-", "-", "-", "-", "-", "-", "-"}
+		cols := []string{label, "-", "-", "-", "-", "-", "-", "-", "-", ""}
 		if thErr == nil {
 			c := in.Thresholds[i]
 			cols[1], cols[2] = fmtFloat(c.Threshold), c.Source
@@ -156,7 +167,7 @@ func printInfo(w io.Writer, in *predictor.Info, thErr error) error {
 		}
 		if in.Sweep != nil {
 			sw := in.Sweep[i]
-			cols[6], cols[7], cols[8] = strconv.Itoa(sw.Support), fmtFloat(sw.BestF1), fmtFloat(sw.BestF1Threshold)
+			cols[6], cols[7], cols[8], cols[9] = strconv.Itoa(sw.Support), fmtFloat(sw.BestF1), fmtFloat(sw.BestF1Threshold), sw.OneSided
 		}
 		fmt.Fprintln(tw, strings.Join(cols, "\t"))
 	}

@@ -377,11 +377,21 @@ func TestInfo(t *testing.T) {
 	if r.code != 0 || !strings.Contains(r.stdout, "animal") {
 		t.Errorf("info from TAGNET_MODEL_PATH: exit %d:\n%s", r.code, r.stderr)
 	}
-	// Without a sweep, f1 cannot choose: the rest is shown, the exit status
-	// says the configuration does not work with this model.
+	// Without a sweep, f1 cannot choose: info still describes the model,
+	// says that sweep strategies are unavailable and exits 0.
 	r = tp(t, nil, "info", noSweepPath)
-	if r.code != 2 || !strings.Contains(r.stdout, "animal, outdoor, person") || !strings.Contains(r.stdout, "fixed:T") {
+	if r.code != 0 || !strings.Contains(r.stdout, "animal, outdoor, person") || !strings.Contains(r.stdout, "sweep strategies (f1, accuracy, precision>=P, recall>=R) are unavailable") {
 		t.Errorf("info without a sweep: exit %d:\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	r = tp(t, nil, "info", "--json", noSweepPath)
+	var noSweep struct {
+		Labels      []string
+		Thresholds  []any
+		Unavailable string `json:"thresholds_unavailable"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &noSweep); err != nil || r.code != 0 || len(noSweep.Labels) != 3 ||
+		noSweep.Thresholds != nil || !strings.Contains(noSweep.Unavailable, "unavailable") {
+		t.Errorf("info --json without a sweep: exit %d, %v:\n%s\n%s", r.code, err, r.stdout, r.stderr)
 	}
 	r = tp(t, nil, "info", "--strategy", "fixed:0.5", noSweepPath)
 	if r.code != 0 || !strings.Contains(r.stdout, "sweep          none") {

@@ -79,6 +79,13 @@ func (a *app) loadTrainConfig(cmd *cobra.Command, path string) (*config.Train, e
 // loadData reads the data set the configuration names and reports its
 // problems on w.
 func loadData(cfg *config.Train, labels []string, w io.Writer, log *zap.Logger) (*data.Dataset, error) {
+	return loadDataChecked(cfg, labels, nil, w, log)
+}
+
+// loadDataChecked is loadData that, with decode, decodes every image in
+// full at load (see data.CSVOptions.Decode), so that damaged files are bad
+// items named before training.
+func loadDataChecked(cfg *config.Train, labels []string, decode func(bool) preprocess.DecodeOptions, w io.Writer, log *zap.Logger) (*data.Dataset, error) {
 	if err := cfg.RequireData(); err != nil {
 		return nil, usageError{err}
 	}
@@ -88,6 +95,7 @@ func loadData(cfg *config.Train, labels []string, w io.Writer, log *zap.Logger) 
 		FnColumn: cfg.Data.FnCol, LabelColumn: cfg.Data.LabelCol, ValidColumn: cfg.Data.ValidCol,
 		LabelDelim: cfg.Data.LabelDelim, Delimiter: delim, ValidPct: cfg.Data.ValidPct,
 		Seed: uint64(cfg.Data.Seed), OnBadItem: data.BadItemPolicy(cfg.Data.OnBadItem), Labels: labels,
+		Decode: decode,
 	}
 	if opt.CSVPath == "" && opt.Prefix == "" {
 		// --data alone names a folder written by `tagnet-train data`:
@@ -109,6 +117,10 @@ func loadData(cfg *config.Train, labels []string, w io.Writer, log *zap.Logger) 
 			fmt.Fprintf(w, "skipped: %s\n", p)
 		}
 		fmt.Fprintf(w, "skipped %d bad item(s) of %s (data.on_bad_item=skip)\n", n, opt.CSVPath)
+	}
+	for _, warn := range rep.Warnings {
+		fmt.Fprintf(w, "warning: %s\n", warn)
+		log.Warn("labels", zap.String("problem", warn))
 	}
 	log.Info("data", zap.String("csv", opt.CSVPath), zap.Int("train", len(ds.Train)), zap.Int("valid", len(ds.Valid)),
 		zap.Int("labels", len(ds.Labels)), zap.Int("skipped", len(rep.Problems)))
@@ -132,7 +144,18 @@ type start struct {
 // prepare loads the configured data set (reporting its problems on w) and
 // builds the architecture for its labels with the initial weights.
 func prepare(ctx context.Context, cfg *config.Train, w io.Writer, log *zap.Logger) (*data.Dataset, *models.Graph, *start, error) {
-	ds, err := loadData(cfg, nil, w, log)
+	// The loader's decode options depend on the input size, resize and
+	// augmentation only, not on the weights' normalisation.
+	def := preprocess.Default(cfg.Model.Size)
+	_, pre, err := preprocessingFor(cfg.Model.Size, cfg.Data.Resize, def.Mean, def.Std)
+	if err != nil {
+		return nil, nil, nil, usageError{err}
+	}
+	aug, err := data.NewAugmenter(pre, augmentOptions(cfg))
+	if err != nil {
+		return nil, nil, nil, usageError{err}
+	}
+	ds, err := loadDataChecked(cfg, nil, aug.DecodeOptions, w, log)
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -215,16 +238,26 @@ func newLearner(cfg *config.Train, ds *data.Dataset, g *models.Graph, st *start,
 		return nil, spec, err
 	}
 	w := st.weights
-	aug, err := data.NewAugmenter(pre, data.AugmentOptions{Mode: data.AugmentMode(cfg.Train.Aug), MinScale: cfg.Train.MinScale})
+	aug, err := data.NewAugmenter(pre, augmentOptions(cfg))
 	if err != nil {
 		return nil, spec, err
+	}
+	var bad []string
+	for _, p := range ds.Report.Problems {
+		bad = append(bad, p.String())
 	}
 	l, err := learn.New(g, w, ds, aug, learn.Config{
 		BatchSize: cfg.Train.BatchSize, Threads: cfg.Train.Threads, Workers: cfg.Data.Workers, Prefetch: cfg.Data.Prefetch,
 		Seed: uint64(cfg.Train.Seed), WD: cfg.Train.WD, WDBNBias: cfg.Train.WDBNBias, Threshold: cfg.Train.Threshold,
 		Augment: aug.Options(), Dir: cfg.Output.Dir, Patience: cfg.Train.EarlyStoppingPatience, Logger: log, Hooks: hooks,
+		FailOnBadItem: cfg.Data.OnBadItem == string(data.Fail), BadItems: bad,
 	})
 	return l, spec, err
+}
+
+// augmentOptions is the training augmentation the configuration asks for.
+func augmentOptions(cfg *config.Train) data.AugmentOptions {
+	return data.AugmentOptions{Mode: data.AugmentMode(cfg.Train.Aug), MinScale: cfg.Train.MinScale}
 }
 
 func planFor(cfg *config.Train) learn.Plan {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/tagnet/tagnet/config"
 	"github.com/tagnet/tagnet/models"
+	"github.com/tagnet/tagnet/trainer/data"
 	"github.com/tagnet/tagnet/trainer/learn"
 	"github.com/tagnet/tagnet/trainer/metrics"
 	"github.com/tagnet/tagnet/trainer/plot"
@@ -71,21 +72,39 @@ func (a *app) train(ctx context.Context, cfg *config.Train, out io.Writer) error
 		}
 		return err
 	}
+	early, bestEpoch := l.EarlyStopped()
+	if early {
+		// fastai's SaveModelCallback: export the epoch with the lowest
+		// validation loss, not the last one.
+		if err := l.LoadBest(); err != nil {
+			return fmt.Errorf("early stopping: %w", err)
+		}
+		log.Info("exporting the best epoch", zap.Int("epoch", bestEpoch+1))
+	}
 	ev, err := l.Evaluate(ctx)
 	if err != nil {
 		return err
 	}
 	grid := models.Grid(cfg.Sweep.Start, cfg.Sweep.Stop, cfg.Sweep.Steps)
 	sweep := l.Sweep(ev, grid)
+	for j := range sweep.Classes {
+		sweep.Classes[j].TrainSupport = &ds.TrainCounts[j]
+	}
+	bad := badItems(ds, l.History())
 	md := models.Metadata{
 		Labels:     ds.Labels,
+		LabelDelim: labelDelim(cfg),
 		Preprocess: mustJSON(ppSpec),
 		Training: &models.Training{
 			Arch: g.Spec.Arch, Epochs: len(l.History()), Schedule: cfg.Train.Schedule, Dataset: cfg.Data.CSV,
 			Train: len(ds.Train), Valid: len(ds.Valid), Seed: uint64(cfg.Train.Seed),
 			Finished: time.Now().UTC().Format(time.RFC3339), Metrics: ev.Metrics(),
+			BadItems: len(bad), BadItemList: bad,
 		},
 		Sweep: sweep,
+	}
+	if early {
+		md.Training.EarlyStopped, md.Training.BestEpoch = true, bestEpoch+1
 	}
 	m := &models.Model{Graph: g, Weights: l.Weights(), Metadata: md}
 	modelPath := cfg.ModelPath()
@@ -102,6 +121,16 @@ func (a *app) train(ctx context.Context, cfg *config.Train, out io.Writer) error
 		}
 	}
 	fmt.Fprintf(out, "\ntrained %d epochs in %s\n", len(l.History()), time.Since(start).Round(time.Second))
+	if early {
+		fmt.Fprintf(out, "early stopping: the model has the weights of epoch %d (lowest validation loss %.4f, from best.ckpt), not of the last epoch\n",
+			bestEpoch+1, l.History()[bestEpoch].ValidLoss)
+	}
+	if len(bad) > 0 {
+		fmt.Fprintf(out, "%d bad item(s) left out (data.on_bad_item=skip; also in the model's training summary):\n", len(bad))
+		for _, b := range bad {
+			fmt.Fprintf(out, "  %s\n", b)
+		}
+	}
 	fmt.Fprintf(out, "macro F1 with per-class thresholds from the sweep: %.4f (at 0.5: %.4f)\n", sweepF1(sweep), ev.F1Macro)
 	fmt.Fprintf(out, "model: %s\nsweep: %s\nmetrics log: %s\n", modelPath, sweepCSV, filepath.Join(cfg.Output.Dir, "metrics.jsonl"))
 	if cfg.Output.Plots {
@@ -109,6 +138,33 @@ func (a *app) train(ctx context.Context, cfg *config.Train, out io.Writer) error
 	}
 	fmt.Fprintf(out, "final validation: %s\n", joinMetrics(ev.Metrics()))
 	return nil
+}
+
+// badItems names the items left out of training: at load, then each item
+// that failed during an epoch, once.
+func badItems(ds *data.Dataset, hist []learn.EpochStats) []string {
+	var out []string
+	for _, p := range ds.Report.Problems {
+		out = append(out, p.String())
+	}
+	seen := map[string]bool{}
+	for _, st := range hist {
+		for _, it := range st.SkippedItems {
+			if !seen[it] {
+				seen[it] = true
+				out = append(out, it)
+			}
+		}
+	}
+	return out
+}
+
+// labelDelim is the label delimiter the model stores: the training CSV's.
+func labelDelim(cfg *config.Train) string {
+	if cfg.Data.LabelDelim == "" {
+		return " "
+	}
+	return cfg.Data.LabelDelim
 }
 
 // sweepF1 is the macro F1 when each class uses its own best threshold of

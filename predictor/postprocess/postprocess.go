@@ -218,6 +218,9 @@ func Select(labels []string, sweep *models.Sweep, st Strategy, overrides map[str
 		if warn != "" {
 			sel.Warnings = append(sel.Warnings, fmt.Sprintf("class %q: %s", label, warn))
 		}
+		if c := &sweep.Classes[i]; c.TrainSupport != nil && *c.TrainSupport == 0 {
+			sel.Warnings = append(sel.Warnings, fmt.Sprintf("class %q: %s: its threshold comes from the sweep of an untrained output", label, c.OneSided()))
+		}
 		sel.Classes[i] = fromSweep(label, st.String(), sweep, i, idx)
 	}
 	return sel, nil
@@ -343,6 +346,12 @@ type ClassSummary struct {
 	// BestF1Threshold the lowest threshold reaching it.
 	BestF1          float64 `json:"best_f1"`
 	BestF1Threshold float64 `json:"best_f1_threshold"`
+	// TrainSupport is the number of training items with the class; nil
+	// when the model does not record it.
+	TrainSupport *int `json:"train_support,omitempty"`
+	// OneSided marks a class seen on one side of the split only
+	// (models.ClassSweep.OneSided); "" otherwise.
+	OneSided string `json:"one_sided,omitempty"`
 }
 
 // Summarize returns each class's best F1, its threshold and its support.
@@ -353,7 +362,7 @@ func Summarize(sweep *models.Sweep) []ClassSummary {
 	}
 	out := make([]ClassSummary, len(sweep.Classes))
 	for i, c := range sweep.Classes {
-		s := ClassSummary{Label: c.Label, Support: c.Support}
+		s := ClassSummary{Label: c.Label, Support: c.Support, TrainSupport: c.TrainSupport, OneSided: c.OneSided()}
 		for j, f := range c.F1 {
 			if j == 0 || f > s.BestF1 {
 				s.BestF1, s.BestF1Threshold = f, sweep.Thresholds[j]

@@ -257,10 +257,10 @@ func (e *LoadError) Unwrap() error { return ErrBadData }
 
 // row is one data row of the CSV, as read.
 type row struct {
-	line   int
-	fname  string
-	labels []string
-	valid  bool
+	line    int
+	fname   string
+	labels  []string
+	valid   bool
 	path    string
 	bad     string // the problem, "" when the row is usable
 	missing bool   // the image file does not exist
