@@ -10,7 +10,9 @@ import (
 // FuzzDecode feeds arbitrary bytes to Decode and, when they decode, to the
 // whole preprocessing with each resampler: nothing may panic, and every
 // output must be finite.
-// It is seeded with every image in testdata/. Inputs are limited to a
+// It is seeded with every image in testdata/ and testdata/cases/ (libvips
+// decodes them; a crash in C would end the process, so this is also a
+// check of the binding's error paths). Inputs are limited to a
 // megapixel so that the fuzzer does not spend its time on allocation.
 //
 //	go test ./preprocess -run '^$' -fuzz FuzzDecode -fuzztime 60s
@@ -19,9 +21,14 @@ func FuzzDecode(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
+	cases, err := filepath.Glob(filepath.Join("testdata", "cases", "*.*"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	files = append(files, cases...)
 	for _, name := range files {
 		switch filepath.Ext(name) {
-		case ".jpg", ".png", ".gif", ".webp", ".bmp", ".tiff":
+		case ".jpg", ".png", ".gif", ".webp", ".bmp", ".tiff", ".heic", ".avif":
 			data, err := os.ReadFile(name)
 			if err != nil {
 				f.Fatal(err)
