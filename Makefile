@@ -7,7 +7,10 @@ BIN     := bin
 OUT     := out/demo
 export CGO_ENABLED := 1
 
-.PHONY: setup build demo test vet fmt-check bench clean
+# staticcheck, pinned: a version the Go module proxy serves.
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+
+.PHONY: setup build demo test vet staticcheck fmt-check bench clean
 
 setup:
 	@scripts/setup.sh
@@ -20,11 +23,14 @@ demo: build
 	@scripts/demo.sh $(OUT)
 
 ## test: every check CI runs.
-test: setup fmt-check vet
+test: setup fmt-check vet staticcheck
 	$(GO) test -count=1 -timeout 15m ./...
 
 vet:
 	$(GO) vet ./...
+
+staticcheck:
+	$(GO) run $(STATICCHECK) ./...
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \

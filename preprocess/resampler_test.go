@@ -100,10 +100,9 @@ func conformanceCases() []conformanceCase {
 // resamplers' edge handling differs when downscaling; the interior is the
 // rest.
 type agreement struct {
-	mean, bias         float64 // mean |difference| and mean difference
-	interior, border   float64 // largest |difference| in each part
-	worstAt            string  // where the largest interior difference is
-	outputs, borderOut int
+	mean, bias       float64 // mean |difference| and mean difference
+	interior, border float64 // largest |difference| in each part
+	worstAt          string  // where the largest interior difference is
 }
 
 const borderWidth = 2

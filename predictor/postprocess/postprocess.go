@@ -137,9 +137,6 @@ func (s Strategy) String() string {
 	return s.Kind
 }
 
-// needsSweep reports whether the strategy reads the sweep.
-func (s Strategy) needsSweep() bool { return s.Kind != KindFixed }
-
 // Choice is the threshold chosen for one class.
 type Choice struct {
 	// Label is the class's name.

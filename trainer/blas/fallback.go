@@ -2,6 +2,8 @@
 
 package blas
 
+import "math"
+
 // Native reports whether Sgemm calls OpenBLAS (true) or falls back to the
 // pure-Go reference (built without cgo).
 const Native = false
@@ -53,4 +55,17 @@ func im2colBF16(col []uint16, x []float32, g *Geom, cS, nS, n0, n1 int) {
 
 func im2col(col []float32, x []float32, g *Geom, cS, nS, n0, n1 int) {
 	refIm2col(col, x, g, cS, nS, n0, n1)
+}
+
+// float32s returns the operand's values as float32 (bf16 ones widened),
+// for the pure-Go reference products of builds without cgo.
+func (o Operand) float32s() []float32 {
+	if o.F32 != nil {
+		return o.F32
+	}
+	f := make([]float32, len(o.B16))
+	for i, h := range o.B16 {
+		f[i] = math.Float32frombits(uint32(h) << 16) // bf16 widens exactly
+	}
+	return f
 }

@@ -23,18 +23,6 @@ func F32(v []float32) Operand { return Operand{F32: v} }
 // B16 is an Operand of bf16 values.
 func B16(v []uint16) Operand { return Operand{B16: v} }
 
-// float32s returns the operand's values as float32 (bf16 ones widened).
-func (o Operand) float32s() []float32 {
-	if o.F32 != nil {
-		return o.F32
-	}
-	f := make([]float32, len(o.B16))
-	for i, h := range o.B16 {
-		f[i] = bf16ToFloat(h)
-	}
-	return f
-}
-
 func (o Operand) len() int {
 	if o.F32 != nil {
 		return len(o.F32)

@@ -79,9 +79,6 @@ func RefMatMul(prec Precision, transA, transB bool, m, n, k int, alpha float32, 
 
 func f32bits(x float32) uint32 { return math.Float32bits(x) }
 
-// bf16ToFloat widens a bfloat16 bit pattern to float32 (exact).
-func bf16ToFloat(h uint16) float32 { return math.Float32frombits(uint32(h) << 16) }
-
 func roundAll(s []float32) []float32 {
 	r := make([]float32, len(s))
 	for i, v := range s {

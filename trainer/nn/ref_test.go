@@ -232,28 +232,3 @@ func refBCE(logits, targets []float64) float64 {
 	}
 	return s / float64(len(logits))
 }
-
-// toCNHW and toNCHW convert between the engine's layout and NCHW.
-func toNCHW(d []float32, n, c, hw int) []float64 {
-	out := make([]float64, n*c*hw)
-	for ci := 0; ci < c; ci++ {
-		for ni := 0; ni < n; ni++ {
-			for i := 0; i < hw; i++ {
-				out[(ni*c+ci)*hw+i] = float64(d[(ci*n+ni)*hw+i])
-			}
-		}
-	}
-	return out
-}
-
-func toCNHW(d []float64, n, c, hw int) []float32 {
-	out := make([]float32, n*c*hw)
-	for ci := 0; ci < c; ci++ {
-		for ni := 0; ni < n; ni++ {
-			for i := 0; i < hw; i++ {
-				out[(ci*n+ni)*hw+i] = float32(d[(ni*c+ci)*hw+i])
-			}
-		}
-	}
-	return out
-}
