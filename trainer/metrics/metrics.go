@@ -317,9 +317,10 @@ func Evaluate(probs, targets []float32, n, c int, labels []string, thresh float6
 	}
 }
 
-// Values returns the summary's scalar metrics by name: accuracy_multi,
-// f1_macro, f1_samples and map, as stored in the model file's training
-// summary.
+// Values returns the summary's threshold metrics by name: accuracy_multi,
+// f1_macro, f1_samples and map (Threshold, Items and Classes left out).
+// It is not what a model file's training summary stores: that is
+// learn.Eval.Metrics, which adds the validation loss and spells mAP so.
 func (s Summary) Values() map[string]float64 {
 	return map[string]float64{
 		"accuracy_multi": s.AccuracyMulti,
