@@ -36,7 +36,9 @@
 //
 // Relative paths written in a config file resolve against that file's
 // directory; relative paths from flags or the environment are left as given,
-// that is relative to the working directory. Durations are Go duration
+// that is relative to the working directory, except data.csv, which the
+// trainer reads from data.dir as fastai's from_csv(path, csv_fname) does
+// (see [Data]). Durations are Go duration
 // strings such as "30s".
 //
 // Only cmd/ and this package import viper.

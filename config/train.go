@@ -33,8 +33,10 @@ type Data struct {
 	// [Train.RequireData]; "" is the default.
 	Dir string `yaml:"dir" config:"path" help:"folder holding the images"`
 	// CSV is the labels file, one row per image. A relative path written in
-	// a config file resolves against the file's directory (not against Dir).
-	// The default "" means none.
+	// a config file resolves against the file's directory; one from a flag
+	// or the environment is read from Dir (fastai's from_csv(path,
+	// csv_fname)), or as given when only that exists. The default "" means
+	// none.
 	CSV string `yaml:"csv" config:"path" help:"CSV file of image names and labels"`
 	// Folder is a sub-folder of Dir holding the images, prefixed to the file
 	// names in the CSV; "" (the default) means Dir itself.
