@@ -89,7 +89,13 @@ func (a *app) sweepCmd() *cobra.Command {
 				return err
 			}
 			grid := models.Grid(cfg.Sweep.Start, cfg.Sweep.Stop, cfg.Sweep.Steps)
+			old := m.Metadata.Sweep
 			m.Metadata.Sweep = metrics.Sweep(res.ProbsORT, res.Targets, res.N, len(res.Labels), res.Labels, grid)
+			if old != nil { // the training counts are the training run's; keep them
+				for j := range m.Metadata.Sweep.Classes {
+					m.Metadata.Sweep.Classes[j].TrainSupport = old.Classes[j].TrainSupport
+				}
+			}
 			if err := m.WriteFile(modelPath, models.WriteOptions{ProducerVersion: version}); err != nil {
 				return err
 			}
