@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"hash/crc32"
 	"os"
@@ -184,4 +185,70 @@ func pngHeader(w, h int) []byte {
 	chunk("IDAT", nil)
 	chunk("IEND", nil)
 	return b.Bytes()
+}
+
+// TestEarlyStoppingExport: the validation rows carry the complement of
+// their labels, so the validation loss rises once training fits; early
+// stopping ends the run and the exported model is the first epoch's (its
+// stored validation loss is that epoch's), as the summary says.
+func TestEarlyStoppingExport(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	opt, err := data.Synth(dir, data.SynthOptions{Train: 96, Valid: 32, Size: 32, Classes: 3, Seed: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(opt.CSVPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	for i, line := range lines[1:] {
+		f := strings.Split(line, ",")
+		if f[2] != "True" {
+			continue
+		}
+		var comp []string
+		for _, c := range data.SynthClasses(3) {
+			if !strings.Contains(" "+f[1]+" ", " "+c+" ") {
+				comp = append(comp, c)
+			}
+		}
+		f[1] = strings.Join(comp, " ")
+		lines[i+1] = strings.Join(f, ",")
+	}
+	if err := os.WriteFile(opt.CSVPath, []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "out")
+	cfg := mustTrainConfig(t, []string{"--data.dir", dir, "--output.dir", out, "--model.arch", "resnet-tiny",
+		"--model.stem", "small", "--model.size", "32", "--train.schedule", "one_cycle", "--train.epochs", "5",
+		"--train.lr", "1e-2", "--train.batch-size", "16", "--train.threads", "2", "--data.workers", "2",
+		"--train.early-stopping-patience", "1", "--output.plots=false"})
+	var stdout bytes.Buffer
+	if err := (&app{log: zap.NewNop()}).train(context.Background(), cfg, &stdout); err != nil {
+		t.Fatal(err)
+	}
+	md, err := models.LoadMetadata(filepath.Join(out, "model.onnx"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !md.Training.EarlyStopped || md.Training.BestEpoch != 1 || md.Training.Epochs != 2 {
+		t.Fatalf("training summary: early %v, best epoch %d, %d epochs:\n%s", md.Training.EarlyStopped, md.Training.BestEpoch, md.Training.Epochs, stdout.String())
+	}
+	if !strings.Contains(stdout.String(), "early stopping: the model has the weights of epoch 1") {
+		t.Errorf("the summary does not say so:\n%s", stdout.String())
+	}
+	m, err := os.ReadFile(filepath.Join(out, "metrics.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var first struct {
+		ValidLoss float64 `json:"valid_loss"`
+	}
+	if err := json.Unmarshal([]byte(strings.SplitN(string(m), "\n", 2)[0]), &first); err != nil {
+		t.Fatal(err)
+	}
+	if got := md.Training.Metrics["loss"]; got != first.ValidLoss {
+		t.Errorf("the exported model's validation loss %v is not the best epoch's %v", got, first.ValidLoss)
+	}
 }
