@@ -45,7 +45,7 @@ func randomBatch(n, l int) []float32 {
 	return x
 }
 
-// TestFixedBatch: the same model with its batch axis fixed at 1 and at 4
+// TestFixedBatch: the same model with its batch axis fixed at 1, 4 and 8
 // gives the dynamic model's logits for 1, 3, 4 and 13 images (split into
 // full chunks, the last one padded), and says its batch is fixed.
 func TestFixedBatch(t *testing.T) {
@@ -58,7 +58,7 @@ func TestFixedBatch(t *testing.T) {
 	if dyn.FixedBatch() != 0 {
 		t.Errorf("dynamic model: FixedBatch %d", dyn.FixedBatch())
 	}
-	for _, fixed := range []int64{1, 4} {
+	for _, fixed := range []int64{1, 4, 8} {
 		path := filepath.Join(dir, "fixed.onnx")
 		rewrite(t, modelPath, path, func(f *models.File) error {
 			for _, v := range append(f.Proto.Graph.Input, f.Proto.Graph.Output...) {

@@ -140,8 +140,11 @@ func TestAdoptServeFixedBatch(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "fixed:T") {
 		t.Fatalf("adopt without data: exit %d\n%s", code, out)
 	}
-	if res := tpRun(t, bin, "info", bare); res.code != 2 || !strings.Contains(res.stdout+res.stderr, "fixed:T") {
-		t.Errorf("info without a sweep: exit %d, want 2 and a hint at fixed:T\n%s%s", res.code, res.stdout, res.stderr)
+	if res := tpRun(t, bin, "info", bare); !strings.Contains(res.stdout+res.stderr, "only fixed:T") {
+		t.Errorf("info without a sweep: exit %d, want it to say only fixed:T applies\n%s%s", res.code, res.stdout, res.stderr)
+	}
+	if res := tpRun(t, bin, "predict", "--model", bare, "-o", filepath.Join(tmp, "bare.jsonl"), photos); res.code != 2 || !strings.Contains(res.stderr, "fixed:T") {
+		t.Errorf("predict without a sweep and strategy f1: exit %d, want 2 and a hint at fixed:T\n%s", res.code, res.stderr)
 	}
 	if res := tpRun(t, bin, "info", "--strategy", "fixed:0.3", bare); res.code != 0 || !strings.Contains(res.stdout, "shorter side to 256") {
 		t.Errorf("info --strategy fixed:0.3: exit %d\n%s%s", res.code, res.stdout, res.stderr)

@@ -293,6 +293,9 @@ func newSession(rt *Runtime, src modelSource, opts SessionOptions) (s *Session, 
 	if s.runBatch == 0 && s.provider == ProviderCPU {
 		s.runBatch = DefaultCPURunBatch
 	}
+	if s.inputShape[0] > 0 {
+		s.runBatch = 0 // a fixed batch axis runs whole: a shorter run would not fit it
+	}
 	logger.Info("onnx session ready",
 		zap.String("provider", s.provider), zap.Int("max_run_batch", s.runBatch),
 		zap.String("input", s.inputName), zap.Int64s("input_shape", s.inputShape),
