@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"image"
 	"math"
+
+	"github.com/tagnet/tagnet/preprocess/vips"
 )
 
 // Preprocessor applies one [Spec]. It is immutable and safe for concurrent
@@ -17,9 +19,15 @@ type Preprocessor struct {
 }
 
 // New returns a Preprocessor for spec, decoding within limits (the zero
-// Limits means the defaults). It fails when spec is invalid.
+// Limits means the defaults). It fails when spec is invalid or libvips
+// cannot start.
 func New(spec Spec, limits Limits) (*Preprocessor, error) {
 	if err := spec.Validate(); err != nil {
+		return nil, err
+	}
+	// The decoder starts now, before the caller loads a model: see
+	// vips.Start on the process's memory.
+	if err := vips.Start(); err != nil {
 		return nil, err
 	}
 	p := &Preprocessor{spec: spec, limits: limits, plane: [3]int{0, 1, 2}}

@@ -98,7 +98,8 @@ type SessionOptions struct {
 // ResNet-50 at 224 px peaked at 0.90–1.01 GB RSS in `tagnet-predict
 // predict` (batches of 32 of 12-megapixel JPEGs, 2 cores) with runs of 32,
 // 0.55–0.58 GB with runs of 8 and 0.49–0.53 GB with runs of 4, at the same
-// rate within the noise of the machine (README "Benchmarks").
+// rate within the noise of the machine (README "Benchmarks"); 0.32 GB
+// since glibc returns freed buffers (preprocess/vips).
 const DefaultCPURunBatch = 4
 
 // CUDAOptions configures the CUDA execution provider.

@@ -6,6 +6,9 @@ import "errors"
 
 var errNoCgo = errors.New("vips: tagnet was built without cgo, so it has no image decoder (build with CGO_ENABLED=1 and libvips-dev)")
 
+// Start fails: decoding needs libvips through cgo.
+func Start() error { return errNoCgo }
+
 // ReadHeader fails: decoding needs libvips through cgo.
 func ReadHeader(data []byte) (Header, error) { return Header{}, errNoCgo }
 

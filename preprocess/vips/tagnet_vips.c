@@ -1,5 +1,8 @@
 #include <stdlib.h>
 #include <string.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <vips/vips.h>
 
 #include "tagnet_vips.h"
@@ -25,6 +28,15 @@ static void quiet(const gchar *domain, GLogLevelFlags level, const gchar *msg, g
 }
 
 int tn_init(char **err) {
+#ifdef __GLIBC__
+	// Image-sized buffers (libvips' decodes, ONNX Runtime's model loading
+	// and activations) go back to the system when freed. glibc otherwise
+	// raises its mmap threshold after the first large free and keeps
+	// later ones in the heap: a ResNet-50 predictor peaked at 0.55 GB RSS
+	// that way and at 0.37 GB with the threshold fixed, at the same speed.
+	// Setting it also fixes the trim threshold (mallopt(3)).
+	mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+#endif
 	if (VIPS_INIT("tagnet")) {
 		return take_error(err, "vips_init failed");
 	}

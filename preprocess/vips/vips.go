@@ -22,7 +22,13 @@ var (
 	initErr  error
 )
 
-// start initialises libvips once per process.
+// Start initialises libvips once per process; decoding does it on first
+// use. It also fixes glibc's mmap threshold at 128 KiB (see tn_init), so
+// callers that load large native libraries (ONNX Runtime) should call it
+// first. It returns the same error on every call when libvips cannot
+// start.
+func Start() error { return start() }
+
 func start() error {
 	initOnce.Do(func() {
 		var cerr *C.char
