@@ -94,12 +94,13 @@ type SessionOptions struct {
 // DefaultCPURunBatch is the most images one run takes on the CPU provider
 // by default. The memory ONNX Runtime's CPU provider holds for activations
 // grows with the images in a run, while its cost per image stops falling
-// at a few images, the convolutions being large products already: a
-// ResNet-50 at 224 px peaked at 0.90–1.01 GB RSS in `tagnet-predict
-// predict` (batches of 32 of 12-megapixel JPEGs, 2 cores) with runs of 32,
-// 0.55–0.58 GB with runs of 8 and 0.49–0.53 GB with runs of 4, at the same
-// rate within the noise of the machine (README "Benchmarks"); 0.32 GB
-// since glibc returns freed buffers (preprocess/vips).
+// at a few images, the convolutions being large products already. Measured
+// in `tagnet-predict predict` on 32 12-megapixel JPEGs, 2 cores, same
+// session, runs of 32 / 8 / 4 / 2: a ResNet-50 at 224 px went at 14.9–15.1
+// / 18.8–19.6 / 19.0–20.4 / 20.0–21.4 images/s with a peak RSS of 0.71 /
+// 0.37 / 0.32 / 0.29 GB; a ResNet-18 at 22–25 / 25–31 / 29–30 / 28–31
+// images/s, 0.46 / 0.27 / 0.24 / 0.22 GB. Runs of 32 are slower as well as
+// larger: their activations no longer fit the caches.
 const DefaultCPURunBatch = 4
 
 // CUDAOptions configures the CUDA execution provider.
