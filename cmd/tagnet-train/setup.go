@@ -251,6 +251,7 @@ func newLearner(cfg *config.Train, ds *data.Dataset, g *models.Graph, st *start,
 		Seed: uint64(cfg.Train.Seed), WD: cfg.Train.WD, WDBNBias: cfg.Train.WDBNBias, Threshold: cfg.Train.Threshold,
 		Augment: aug.Options(), Dir: cfg.Output.Dir, Patience: cfg.Train.EarlyStoppingPatience, Logger: log, Hooks: hooks,
 		FailOnBadItem: cfg.Data.OnBadItem == string(data.Fail), BadItems: bad,
+		Precision: cfg.Train.Precision,
 	})
 	return l, spec, err
 }

@@ -81,7 +81,7 @@ func (a *app) train(ctx context.Context, cfg *config.Train, out io.Writer) error
 		}
 		log.Info("exporting the best epoch", zap.Int("epoch", bestEpoch+1))
 	}
-	ev, err := l.Evaluate(ctx)
+	ev, err := l.EvaluateExported(ctx) // the exported model's numerics: fp32
 	if err != nil {
 		return err
 	}
@@ -99,7 +99,7 @@ func (a *app) train(ctx context.Context, cfg *config.Train, out io.Writer) error
 			Arch: g.Spec.Arch, Epochs: len(l.History()), Schedule: cfg.Train.Schedule, Dataset: cfg.Data.CSV,
 			Train: len(ds.Train), Valid: len(ds.Valid), Seed: uint64(cfg.Train.Seed),
 			Finished: time.Now().UTC().Format(time.RFC3339), Metrics: ev.Metrics(),
-			BadItems: len(bad), BadItemList: bad,
+			BadItems: len(bad), BadItemList: bad, Precision: l.Precision(),
 		},
 		Sweep: sweep,
 	}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/tagnet/tagnet/config"
 	"github.com/tagnet/tagnet/models"
+	"github.com/tagnet/tagnet/trainer/learn"
 )
 
 // trainArgs trains resnet-tiny on a tiny synthetic set; fixed threads and
@@ -151,6 +152,11 @@ func TestEvalSweepLRFind(t *testing.T) {
 	trained, err := models.Load(model)
 	if err != nil {
 		t.Fatal(err)
+	}
+	// train.precision reaches the learner (auto here) and the summary; the
+	// final metrics below are the exported fp32 model's in either case.
+	if _, want, err := learn.ResolvePrecision("auto"); err != nil || trained.Metadata.Training.Precision != want {
+		t.Errorf("training summary precision %q, want %q (%v)", trained.Metadata.Training.Precision, want, err)
 	}
 	common := []string{"--data", dataDir, "--output", out, "--batch-size", "16", "--train.threads", "2", "--log-format", "json"}
 	res, err := (&app{log: zap.NewNop()}).evaluate(context.Background(), mustTrainConfig(t, common), model)

@@ -411,9 +411,32 @@ func (l *Learner) step(b *data.Batch, h optim.Hypers) (float64, error) {
 }
 
 // Evaluate runs the validation set in evaluation mode and computes the
-// loss and metrics.
+// loss and metrics, in the training precision (as PyTorch's autocast
+// validates).
 func (l *Learner) Evaluate(ctx context.Context) (*Eval, error) {
-	c := l.net.NumClasses()
+	return l.evaluate(ctx, l.net)
+}
+
+// EvaluateExported is Evaluate for the network as it is exported: in fp32
+// whatever the training precision, so that the final metrics and the
+// threshold sweep describe the ONNX model the predictor runs (a bf16-mixed
+// learner evaluates a float32 copy of its weights).
+func (l *Learner) EvaluateExported(ctx context.Context) (*Eval, error) {
+	if l.net.Precision() == blas.FP32 {
+		return l.evaluate(ctx, l.net)
+	}
+	net, err := nn.New(l.net.Graph(), l.net.Weights(), nn.Config{
+		MaxBatch: l.cfg.BatchSize, Threads: l.cfg.Threads, Seed: l.cfg.Seed, Precision: blas.FP32,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("validating in fp32: %w", err)
+	}
+	defer net.Close()
+	return l.evaluate(ctx, net)
+}
+
+func (l *Learner) evaluate(ctx context.Context, net *nn.Net) (*Eval, error) {
+	c := net.NumClasses()
 	n := len(l.valid.Items())
 	ev := &Eval{Logits: make([]float32, 0, n*c), Targets: make([]float32, 0, n*c)}
 	grad := make([]float32, l.cfg.BatchSize*c)
@@ -432,7 +455,7 @@ func (l *Learner) Evaluate(ctx context.Context) (*Eval, error) {
 		if b.N == 0 {
 			continue
 		}
-		logits, err := l.net.Forward(b.Images[:b.N*l.net.InputLen()], b.N, false)
+		logits, err := net.Forward(b.Images[:b.N*net.InputLen()], b.N, false)
 		if err != nil {
 			return nil, fmt.Errorf("validating: %w", err)
 		}

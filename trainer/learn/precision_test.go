@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -84,5 +85,37 @@ func TestResumeInOtherPrecision(t *testing.T) {
 	}
 	if ck, err = loadCheckpoint(filepath.Join(dir, lastCkpt)); err != nil || ck.Precision != PrecisionFP32 || ck.Epoch != 2 {
 		t.Errorf("checkpoint after the fp32 epoch: precision %q, epoch %d, %v", ck.Precision, ck.Epoch, err)
+	}
+}
+
+// TestEvaluateExportedIsFP32: a bf16-mixed learner's final evaluation runs
+// its weights in fp32, as the exported ONNX model does — its logits equal
+// an fp32 learner's on the same weights bit for bit — while Evaluate
+// validates in bf16, as autocast does during training.
+func TestEvaluateExportedIsFP32(t *testing.T) {
+	if !blas.BF16Supported() {
+		t.Skip("no native bf16 on this CPU")
+	}
+	ds, aug := tinySet(t)
+	bf := tinyLearnerPrec(t, ds, aug, t.TempDir(), Hooks{}, PrecisionBF16, zap.NewNop())
+	fp := tinyLearnerPrec(t, ds, aug, t.TempDir(), Hooks{}, PrecisionFP32, zap.NewNop())
+	ctx := context.Background()
+	exported, err := bf.EvaluateExported(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := fp.Evaluate(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(exported.Logits, want.Logits) || exported.Loss != want.Loss {
+		t.Errorf("bf16 learner's exported evaluation differs from fp32's: loss %v vs %v", exported.Loss, want.Loss)
+	}
+	inBF16, err := bf.Evaluate(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if slices.Equal(inBF16.Logits, want.Logits) {
+		t.Error("Evaluate of a bf16-mixed learner gave fp32's logits exactly: it did not run in bf16")
 	}
 }
