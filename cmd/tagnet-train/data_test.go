@@ -223,7 +223,10 @@ func TestEarlyStoppingExport(t *testing.T) {
 	cfg := mustTrainConfig(t, []string{"--data.dir", dir, "--output.dir", out, "--model.arch", "resnet-tiny",
 		"--model.stem", "small", "--model.size", "32", "--train.schedule", "one_cycle", "--train.epochs", "5",
 		"--train.lr", "1e-2", "--train.batch-size", "16", "--train.threads", "2", "--data.workers", "2",
-		"--train.early-stopping-patience", "1", "--output.plots=false"})
+		"--train.early-stopping-patience", "1", "--output.plots=false",
+		// fp32, so that the epoch's validation (training precision) and
+		// the final one (the exported model's fp32) agree exactly.
+		"--train.precision", "fp32"})
 	var stdout bytes.Buffer
 	if err := (&app{log: zap.NewNop()}).train(context.Background(), cfg, &stdout); err != nil {
 		t.Fatal(err)
