@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"os"
 
@@ -65,7 +66,7 @@ type FileInfo struct {
 // name path; a file without tagnet metadata gives the error of
 // [Metadata.Validate] (see [ReadONNXInfo] for any ONNX model).
 func ReadInfo(path string) (*FileInfo, error) {
-	fi, mp, err := readInfo(path)
+	fi, mp, err := readInfo(path, true)
 	if err != nil {
 		return nil, err
 	}
@@ -75,29 +76,37 @@ func ReadInfo(path string) (*FileInfo, error) {
 	return fi, nil
 }
 
-// ReadONNXInfo is [ReadInfo] for any ONNX model: Metadata is nil.
+// ReadONNXInfo is [ReadInfo] for any ONNX model, for callers that need
+// only its inputs and outputs: Metadata is nil, and the file is not hashed
+// (SHA256 is empty), since hashing a large model costs more than skipping
+// through it.
 func ReadONNXInfo(path string) (*FileInfo, error) {
-	fi, _, err := readInfo(path)
+	fi, _, err := readInfo(path, false)
 	return fi, err
 }
 
-func readInfo(path string) (*FileInfo, *pb.ModelProto, error) {
+func readInfo(path string, hashed bool) (*FileInfo, *pb.ModelProto, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, nil, fmt.Errorf("loading model: %w", err)
 	}
 	defer f.Close()
-	fi, mp, err := scanModel(f)
+	fi, mp, err := scanModel(f, hashed)
 	if err != nil {
 		return nil, nil, fmt.Errorf("loading model %s: parsing ONNX: %w", path, err)
 	}
 	return fi, mp, nil
 }
 
-// scanModel reads a ModelProto from f in one streaming pass (see ReadInfo).
-func scanModel(f io.Reader) (*FileInfo, *pb.ModelProto, error) {
-	h := sha256.New()
-	r := &countingReader{r: bufio.NewReaderSize(io.TeeReader(f, h), 64<<10)}
+// scanModel reads a ModelProto from f in one streaming pass (see ReadInfo),
+// hashing what it reads when hashed is set.
+func scanModel(f io.Reader, hashed bool) (*FileInfo, *pb.ModelProto, error) {
+	var h hash.Hash
+	if hashed {
+		h = sha256.New()
+		f = io.TeeReader(f, h)
+	}
+	r := &countingReader{r: bufio.NewReaderSize(f, 64<<10)}
 	// The top-level fields other than the network, re-encoded as they were
 	// read, make a ModelProto of their own.
 	var rest []byte
@@ -171,7 +180,10 @@ func scanModel(f io.Reader) (*FileInfo, *pb.ModelProto, error) {
 	if !sawGraph || mp.GetIrVersion() == 0 {
 		return nil, nil, errors.New("no graph or IR version: not an ONNX model")
 	}
-	fi.SHA256, fi.Size = hex.EncodeToString(h.Sum(nil)), r.n
+	fi.Size = r.n
+	if hashed {
+		fi.SHA256 = hex.EncodeToString(h.Sum(nil))
+	}
 	return fi, mp, nil
 }
 
