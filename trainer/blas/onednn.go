@@ -133,91 +133,60 @@ static inline void tg_cvt_row(uint16_t *dst, const float *src, int64_t n) {
 	}
 }
 
-// tg_im2col_bf16 is the engine's im2col (trainer/nn) writing bf16: the
-// receptive fields of images [n0, n1) of x (channel stride cs, image
-// stride ns) as a [cin·k·k, (n1−n0)·ho·wo] row-major matrix, zero where
-// the window reads padding.
-// tg_im2col_f32 is tg_im2col_bf16 writing float32.
-static void tg_im2col_f32(float *col, const float *x, int64_t cin, int64_t h, int64_t w, int64_t k,
-		int64_t s, int64_t p, int64_t ho, int64_t wo, int64_t cs, int64_t ns, int64_t n0, int64_t n1) {
-	int64_t cols = (n1 - n0) * ho * wo;
-	int64_t r = 0;
-	for (int64_t ci = 0; ci < cin; ci++) {
-		for (int64_t kh = 0; kh < k; kh++) {
-			for (int64_t kw = 0; kw < k; kw++, r++) {
-				float *row = col + r * cols;
-				int64_t off = kw - p;
-				int64_t lo = off < 0 ? (-off + s - 1) / s : 0;
-				int64_t last = w - 1 - off;
-				int64_t hi = last < 0 ? 0 : (last / s + 1 < wo ? last / s + 1 : wo);
-				if (last < 0) lo = 0;
-				if (lo > hi) lo = hi;
-				int64_t j = 0;
-				for (int64_t n = n0; n < n1; n++) {
-					const float *src = x + ci * cs + n * ns;
-					for (int64_t oh = 0; oh < ho; oh++, j += wo) {
-						float *dst = row + j;
-						int64_t ih = oh * s - p + kh;
-						if (ih < 0 || ih >= h) {
-							memset(dst, 0, wo * 4);
-							continue;
-						}
-						const float *line = src + ih * w;
-						for (int64_t ow = 0; ow < lo; ow++) dst[ow] = 0;
-						for (int64_t ow = hi; ow < wo; ow++) dst[ow] = 0;
-						if (s == 1) {
-							memcpy(dst + lo, line + lo + off, (hi - lo) * 4);
-						} else {
-							for (int64_t ow = lo; ow < hi; ow++) dst[ow] = line[ow * s + off];
-						}
-					}
-				}
-			}
-		}
-	}
+// TG_IM2COL defines NAME, the engine's im2col (trainer/nn) writing
+// elements of type T: the receptive fields of images [n0, n1) of x
+// (channel stride cs, image stride ns) as a [cin·k·k, (n1−n0)·ho·wo]
+// row-major matrix, zero where the window reads padding (outputs ow in
+// [lo, hi) read inside the image: 0 <= ow·s + off < w). COPY(dst, src, n)
+// writes a run of n floats as T, CVT(v) one float. One loop for both
+// element types, so float32 and bf16 columns cannot drift apart.
+#define TG_IM2COL(NAME, T, COPY, CVT)                                                            \
+static void NAME(T *col, const float *x, int64_t cin, int64_t h, int64_t w, int64_t k,           \
+		int64_t s, int64_t p, int64_t ho, int64_t wo, int64_t cs, int64_t ns, int64_t n0, int64_t n1) { \
+	int64_t cols = (n1 - n0) * ho * wo;                                                      \
+	int64_t r = 0;                                                                           \
+	for (int64_t ci = 0; ci < cin; ci++) {                                                   \
+		for (int64_t kh = 0; kh < k; kh++) {                                                 \
+			for (int64_t kw = 0; kw < k; kw++, r++) {                                        \
+				T *row = col + r * cols;                                                     \
+				int64_t off = kw - p;                                                        \
+				int64_t lo = off < 0 ? (-off + s - 1) / s : 0;                               \
+				int64_t last = w - 1 - off;                                                  \
+				int64_t hi = last < 0 ? 0 : (last / s + 1 < wo ? last / s + 1 : wo);         \
+				if (last < 0) lo = 0;                                                        \
+				if (lo > hi) lo = hi;                                                        \
+				int64_t j = 0;                                                               \
+				for (int64_t n = n0; n < n1; n++) {                                          \
+					const float *src = x + ci * cs + n * ns;                                 \
+					for (int64_t oh = 0; oh < ho; oh++, j += wo) {                           \
+						T *dst = row + j;                                                    \
+						int64_t ih = oh * s - p + kh;                                        \
+						if (ih < 0 || ih >= h) {                                             \
+							memset(dst, 0, wo * sizeof(T));                                  \
+							continue;                                                        \
+						}                                                                    \
+						const float *line = src + ih * w;                                    \
+						if (lo > 0) memset(dst, 0, lo * sizeof(T));                          \
+						if (hi < wo) memset(dst + hi, 0, (wo - hi) * sizeof(T));             \
+						if (s == 1) {                                                        \
+							COPY(dst + lo, line + lo + off, hi - lo);                        \
+						} else {                                                             \
+							for (int64_t ow = lo; ow < hi; ow++) dst[ow] = CVT(line[ow * s + off]); \
+						}                                                                    \
+					}                                                                        \
+				}                                                                            \
+			}                                                                                \
+		}                                                                                    \
+	}                                                                                        \
 }
+
+static inline void tg_copy_f32(float *dst, const float *src, int64_t n) { memcpy(dst, src, n * sizeof(float)); }
+#define TG_AS_F32(v) (v)
+
+TG_IM2COL(tg_im2col_f32, float, tg_copy_f32, TG_AS_F32)
+TG_IM2COL(tg_im2col_bf16, uint16_t, tg_cvt_row, tg_bf16)
 
 static void tg_to_bf16(uint16_t *dst, const float *src, int64_t n) { tg_cvt_row(dst, src, n); }
-
-static void tg_im2col_bf16(uint16_t *col, const float *x, int64_t cin, int64_t h, int64_t w, int64_t k,
-		int64_t s, int64_t p, int64_t ho, int64_t wo, int64_t cs, int64_t ns, int64_t n0, int64_t n1) {
-	int64_t cols = (n1 - n0) * ho * wo;
-	int64_t r = 0;
-	for (int64_t ci = 0; ci < cin; ci++) {
-		for (int64_t kh = 0; kh < k; kh++) {
-			for (int64_t kw = 0; kw < k; kw++, r++) {
-				uint16_t *row = col + r * cols;
-				int64_t off = kw - p;
-				// outputs ow in [lo, hi) read inside the image: 0 <= ow·s + off < w
-				int64_t lo = off < 0 ? (-off + s - 1) / s : 0;
-				int64_t last = w - 1 - off;
-				int64_t hi = last < 0 ? 0 : (last / s + 1 < wo ? last / s + 1 : wo);
-				if (last < 0) lo = 0;
-				if (lo > hi) lo = hi;
-				int64_t j = 0;
-				for (int64_t n = n0; n < n1; n++) {
-					const float *src = x + ci * cs + n * ns;
-					for (int64_t oh = 0; oh < ho; oh++, j += wo) {
-						uint16_t *dst = row + j;
-						int64_t ih = oh * s - p + kh;
-						if (ih < 0 || ih >= h) {
-							memset(dst, 0, wo * 2);
-							continue;
-						}
-						const float *line = src + ih * w;
-						if (lo > 0) memset(dst, 0, lo * 2);
-						if (hi < wo) memset(dst + hi, 0, (wo - hi) * 2);
-						if (s == 1) {
-							tg_cvt_row(dst + lo, line + lo + off, hi - lo);
-						} else {
-							for (int64_t ow = lo; ow < hi; ow++) dst[ow] = tg_bf16(line[ow * s + off]);
-						}
-					}
-				}
-			}
-		}
-	}
-}
 
 // tg_mm_run executes mm. With bf16, a and b are f32 matrices with
 // leading dimensions lda, ldb (arows×acols, brows×bcols as stored), first
