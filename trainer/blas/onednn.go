@@ -336,14 +336,7 @@ func dnnlMatMul(bf16, transA, transB bool, m, n, k int, alpha float32, a unsafe.
 	if bf16 && !BF16Supported() {
 		panic("blas: bf16 matmul on a CPU without native bf16 support (check BF16Supported first)")
 	}
-	ar, ac := m, k
-	if transA {
-		ar, ac = k, m
-	}
-	br, bc := k, n
-	if transB {
-		br, bc = n, k
-	}
+	ar, ac, br, bc := operandShapes(transA, transB, m, n, k)
 	key := mmKey{bf16: bf16, ta: transA, tb: transB, m: m, n: n, k: k, lda: lda, ldb: ldb, ldc: ldc, alpha: alpha, beta: beta}
 	if bf16 { // float32 operands are rounded into dense copies
 		if !a16 {

@@ -22,19 +22,25 @@ func checkGemm(transA, transB bool, m, n, k int, a []float32, lda int, b []float
 	checkShapes(transA, transB, m, n, k, len(a), lda, len(b), ldb, c, ldc)
 }
 
+// operandShapes returns the stored rows and columns of A and B in
+// C = op(A)·op(B) with C m×n and inner dimension k.
+func operandShapes(transA, transB bool, m, n, k int) (ar, ac, br, bc int) {
+	ar, ac, br, bc = m, k, k, n
+	if transA {
+		ar, ac = k, m
+	}
+	if transB {
+		br, bc = n, k
+	}
+	return ar, ac, br, bc
+}
+
 // checkShapes is checkGemm given the lengths of A and B.
 func checkShapes(transA, transB bool, m, n, k int, la, lda, lb, ldb int, c []float32, ldc int) {
 	if m < 0 || n < 0 || k < 0 {
 		panic(fmt.Sprintf("blas: negative dimension m=%d n=%d k=%d", m, n, k))
 	}
-	ar, ac := m, k
-	if transA {
-		ar, ac = k, m
-	}
-	br, bc := k, n
-	if transB {
-		br, bc = n, k
-	}
+	ar, ac, br, bc := operandShapes(transA, transB, m, n, k)
 	checkLen("a", la, ar, ac, lda)
 	checkLen("b", lb, br, bc, ldb)
 	checkLen("c", len(c), m, n, ldc)
