@@ -2,6 +2,7 @@ package models
 
 import (
 	"bufio"
+	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
@@ -9,6 +10,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"math"
 	"os"
 
 	"google.golang.org/protobuf/encoding/protowire"
@@ -161,12 +163,16 @@ func scanModel(f io.Reader, hashed bool) (*FileInfo, *pb.ModelProto, error) {
 			}
 			rest = protowire.AppendTag(rest, num, typ)
 			rest = protowire.AppendVarint(rest, n)
-			payload = make([]byte, n)
+			if payload, err = readBytes(r, n); err != nil {
+				return nil, nil, fmt.Errorf("field %d: %w", num, err)
+			}
 		default:
 			return nil, nil, fmt.Errorf("field %d has wire type %d", num, typ)
 		}
-		if _, err := io.ReadFull(r, payload); err != nil {
-			return nil, nil, fmt.Errorf("field %d: %w", num, unexpected(err))
+		if typ != protowire.BytesType {
+			if _, err := io.ReadFull(r, payload); err != nil {
+				return nil, nil, fmt.Errorf("field %d: %w", num, unexpected(err))
+			}
 		}
 		if typ != protowire.BytesType {
 			rest = protowire.AppendTag(rest, num, typ)
@@ -202,9 +208,12 @@ func scanGraph(r *countingReader, n int64, fi *FileInfo) error {
 		}
 		switch {
 		case typ == protowire.BytesType && (num == fieldGraphInput || num == fieldGraphOutput):
-			b := make([]byte, size)
-			if _, err := io.ReadFull(r, b); err != nil {
-				return unexpected(err)
+			if size > uint64(end-r.n) {
+				return errors.New("a field overruns the graph")
+			}
+			b, err := readBytes(r, size)
+			if err != nil {
+				return err
 			}
 			vi := &pb.ValueInfoProto{}
 			if err := proto.Unmarshal(b, vi); err != nil {
@@ -249,9 +258,12 @@ func tensorName(r *countingReader, n int64) (string, error) {
 			return "", err
 		}
 		if num == fieldTensorName && typ == protowire.BytesType {
-			b := make([]byte, size)
-			if _, err := io.ReadFull(r, b); err != nil {
-				return "", unexpected(err)
+			if size > uint64(end-r.n) {
+				return "", errors.New("a field overruns the tensor")
+			}
+			b, err := readBytes(r, size)
+			if err != nil {
+				return "", err
 			}
 			name = string(b)
 			continue
@@ -324,6 +336,20 @@ func valueInfo(vi *pb.ValueInfoProto) ValueInfo {
 		}
 	}
 	return v
+}
+
+// readBytes reads a length-delimited field's n bytes. The buffer grows
+// with the bytes actually read, so a length larger than the rest of the
+// file is io.ErrUnexpectedEOF, never an allocation of that length.
+func readBytes(r io.Reader, n uint64) ([]byte, error) {
+	if n > math.MaxInt64 {
+		return nil, fmt.Errorf("a field claims %d bytes", n)
+	}
+	var buf bytes.Buffer
+	if _, err := io.CopyN(&buf, r, int64(n)); err != nil {
+		return nil, unexpected(err)
+	}
+	return buf.Bytes(), nil
 }
 
 func unexpected(err error) error {
