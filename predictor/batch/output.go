@@ -205,9 +205,7 @@ func OpenOutput(opt OutputOptions) (*Output, map[string]bool, error) {
 }
 
 // header returns the CSV header row.
-func (o *Output) header() []string {
-	return slices.Concat([]string{"file", "labels"}, o.classes, []string{"error"})
-}
+func (o *Output) header() []string { return csvHeader(o.classes) }
 
 // Write writes rows and flushes them to the file.
 func (o *Output) Write(rows []Row) error {
@@ -334,119 +332,50 @@ func appendJSONString(b []byte, s string) []byte {
 	return append(b, q...)
 }
 
-// scan reads an existing results file: the files it holds, the length of
-// its complete part, and the length of the torn line after it.
+// scan reads an existing results file with the row reader ReadResults
+// uses: the files of its complete rows, the length of that part, and the
+// length of the torn line after it. Anything else after the complete rows
+// (a line that is not a row of this model) is an error naming it: the file
+// is not this run's to cut.
 func (o *Output) scan(f *os.File) (done map[string]bool, keep, torn int64, err error) {
 	fi, err := f.Stat()
 	if err != nil {
 		return nil, 0, 0, err
 	}
 	size := fi.Size()
-	if o.format == CSV {
-		done, keep, err = o.scanCSV(f, size)
-	} else {
-		done, keep, err = o.scanJSONL(f)
-	}
-	if err != nil {
+	done = map[string]bool{}
+	var stop error // why reading rows stopped before the end
+	rr, err := newRowReader(o.format, f, o.classes)
+	switch {
+	case err == nil:
+		for {
+			row, err := rr.next()
+			if err != nil {
+				if !errors.Is(err, io.EOF) {
+					stop = err
+				}
+				break
+			}
+			done[row.File] = true
+		}
+		keep = rr.end
+	case errors.Is(err, errNoHeader) || errors.Is(err, errTorn):
+		// Nothing, or a header cut short: start again.
+		stop = err
+	default:
 		return nil, 0, 0, err
 	}
-	// What follows the complete part must be one torn line: no newline in
+	// What follows the complete rows must be one torn line: no newline in
 	// it (a newline would mean damage inside the file, not a crash).
 	tail := make([]byte, size-keep)
 	if _, err := f.ReadAt(tail, keep); err != nil && !errors.Is(err, io.EOF) {
 		return nil, 0, 0, err
 	}
-	if i := bytes.IndexByte(tail, '\n'); i >= 0 {
-		return nil, 0, 0, fmt.Errorf("unreadable data at byte %d that is not a torn last line", keep)
+	if bytes.IndexByte(tail, '\n') >= 0 {
+		if stop == nil || errors.Is(stop, errTorn) {
+			stop = errors.New("unreadable data")
+		}
+		return nil, 0, 0, fmt.Errorf("%w at byte %d, which is not a torn last line", stop, keep)
 	}
 	return done, keep, size - keep, nil
-}
-
-// jsonRow is what resuming reads of a JSON line.
-type jsonRow struct {
-	File          *string            `json:"file"`
-	Probabilities map[string]float64 `json:"probabilities"`
-}
-
-func (o *Output) scanJSONL(f *os.File) (map[string]bool, int64, error) {
-	done := map[string]bool{}
-	r := bufio.NewReaderSize(f, 64<<10)
-	var off int64
-	checked := false
-	for n := 1; ; n++ {
-		line, err := r.ReadBytes('\n')
-		if len(line) == 0 || line[len(line)-1] != '\n' {
-			// EOF: a missing or torn last line.
-			if err != nil && !errors.Is(err, io.EOF) {
-				return nil, 0, err
-			}
-			return done, off, nil
-		}
-		var row jsonRow
-		if err := json.Unmarshal(line, &row); err != nil || row.File == nil {
-			return nil, 0, fmt.Errorf("line %d is not a result row", n)
-		}
-		if !checked && row.Probabilities != nil {
-			checked = true
-			if err := o.checkClasses(n, row.Probabilities); err != nil {
-				return nil, 0, err
-			}
-		}
-		done[*row.File] = true
-		off += int64(len(line))
-	}
-}
-
-// checkClasses compares a JSON row's probability keys with the model's.
-func (o *Output) checkClasses(line int, probs map[string]float64) error {
-	have := make([]string, 0, len(probs))
-	for k := range probs {
-		have = append(have, k)
-	}
-	want := slices.Clone(o.classes)
-	slices.Sort(have)
-	slices.Sort(want)
-	if !slices.Equal(have, want) {
-		return fmt.Errorf("line %d has the classes %q, this model has %q", line, have, want)
-	}
-	return nil
-}
-
-func (o *Output) scanCSV(f *os.File, size int64) (map[string]bool, int64, error) {
-	done := map[string]bool{}
-	if size == 0 {
-		return done, 0, nil
-	}
-	last := make([]byte, 1)
-	if _, err := f.ReadAt(last, size-1); err != nil {
-		return nil, 0, err
-	}
-	endsInNewline := last[0] == '\n'
-	r := csv.NewReader(bufio.NewReaderSize(f, 64<<10))
-	r.FieldsPerRecord = -1
-	r.ReuseRecord = true
-	header := o.header()
-	var keep int64
-	for n := 1; ; n++ {
-		rec, err := r.Read()
-		if errors.Is(err, io.EOF) {
-			return done, keep, nil
-		}
-		off := r.InputOffset()
-		if err != nil || (off == size && !endsInNewline) {
-			// A torn last record; scan checks that nothing follows.
-			return done, keep, nil
-		}
-		if n == 1 {
-			if !slices.Equal(rec, header) {
-				return nil, 0, fmt.Errorf("the header is %q, this model writes %q", rec, header)
-			}
-		} else {
-			if len(rec) != len(header) {
-				return nil, 0, fmt.Errorf("row %d has %d columns, the header %d", n, len(rec), len(header))
-			}
-			done[rec[0]] = true
-		}
-		keep = off
-	}
 }
