@@ -77,7 +77,7 @@ func runTrain(t *testing.T, args ...string) (int, string) {
 // 3-image request with 200.
 func TestAdoptServeFixedBatch(t *testing.T) {
 	if _, err := os.Stat(torchvisionONNX); err != nil {
-		t.Skipf("fixture missing (run scripts/setup.sh): %v", err)
+		t.Fatalf("fixture missing (scripts/setup.sh installs it): %v", err)
 	}
 	if testing.Short() {
 		t.Skip("builds tagnet-predict and runs a resnet18")

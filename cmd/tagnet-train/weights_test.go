@@ -70,7 +70,7 @@ func TestWeightsByNameChecksum(t *testing.T) {
 // exported model stores ImageNet's mean and std.
 func TestTrainFromPyTorchWeights(t *testing.T) {
 	if _, err := os.Stat(pthFixture); err != nil {
-		t.Skipf("fixture missing (run scripts/setup.sh): %v", err)
+		t.Fatalf("fixture missing (scripts/setup.sh installs it): %v", err)
 	}
 	if testing.Short() {
 		t.Skip("trains a resnet18")

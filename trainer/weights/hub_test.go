@@ -207,7 +207,7 @@ func TestLoadFiles(t *testing.T) {
 	}
 	onnx := "../../.native/fixtures/torchvision-resnet18/model.onnx"
 	if _, err := os.Stat(onnx); err != nil {
-		t.Skip("ONNX fixture missing (run scripts/setup.sh)")
+		t.Fatalf("ONNX fixture missing (scripts/setup.sh installs it): %v", err)
 	}
 	l, err = weights.Load(context.Background(), onnx, g, base, weights.FetchOptions{})
 	if err != nil {

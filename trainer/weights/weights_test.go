@@ -23,7 +23,7 @@ func fixture(t testing.TB, name string) string {
 	t.Helper()
 	p := filepath.Join(fixtureDir, name)
 	if _, err := os.Stat(p); err != nil {
-		t.Skipf("fixture missing (run scripts/setup.sh): %v", err)
+		t.Fatalf("fixture missing (scripts/setup.sh installs it): %v", err)
 	}
 	return p
 }
@@ -103,7 +103,7 @@ func TestResNet18ReproducesPyTorch(t *testing.T) {
 
 	rt, err := ort.Init(ort.InitOptions{})
 	if err != nil {
-		t.Skipf("ONNX Runtime is not available (run scripts/setup.sh): %v", err)
+		t.Fatalf("ONNX Runtime (scripts/setup.sh installs it; tests need it): %v", err)
 	}
 	defer rt.Close()
 	labels := make([]string, 1000)
