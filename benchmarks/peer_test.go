@@ -3,9 +3,7 @@ package benchmarks
 import (
 	"bufio"
 	"bytes"
-	"crypto/sha256"
 	"encoding/binary"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tagnet/tagnet/internal/digest"
 	"github.com/tagnet/tagnet/predictor/ort"
 )
 
@@ -69,7 +68,7 @@ func startNodePeer(b *testing.B) *nodePeer {
 	}
 	// The comparison means something only if both sides run the same
 	// ONNX Runtime build.
-	if sum, err := fileSHA256(nodePeerLibrary); err != nil || sum != ort.LibrarySHA256 {
+	if sum, err := digest.File(nodePeerLibrary); err != nil || sum != ort.LibrarySHA256 {
 		b.Fatalf("node peer: %s is not the ONNX Runtime build tagnet uses (sha256 %s, %v); rerun scripts/setup.sh --node-peer", nodePeerLibrary, sum, err)
 	}
 	modules, err := filepath.Abs(nodePeerModules)
@@ -183,20 +182,6 @@ func writeF32(dir, name string, x []float32) (string, error) {
 	}
 	path := filepath.Join(dir, name)
 	return path, os.WriteFile(path, b, 0o600)
-}
-
-// fileSHA256 returns the hex sha256 of a file.
-func fileSHA256(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // maxAbsDiff returns the largest absolute difference of two equally long

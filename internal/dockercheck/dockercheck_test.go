@@ -2,8 +2,6 @@ package dockercheck
 
 import (
 	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
 	"io"
 	"io/fs"
 	"os"
@@ -15,6 +13,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tagnet/tagnet/internal/digest"
 	"github.com/tagnet/tagnet/predictor/ort"
 )
 
@@ -378,7 +377,7 @@ func TestBuilderOutsideDocker(t *testing.T) {
 	if !slices.Equal(names, []string{ort.LibraryName}) {
 		t.Errorf("the cpu image's library folder holds %v, want only %s", names, ort.LibraryName)
 	}
-	if sum, err := fileSHA256(filepath.Join(lib, ort.LibraryName)); err != nil || sum != ort.LibrarySHA256 {
+	if sum, err := digest.File(filepath.Join(lib, ort.LibraryName)); err != nil || sum != ort.LibrarySHA256 {
 		t.Errorf("%s: sha256 %s (%v), want %s", ort.LibraryName, sum, err, ort.LibrarySHA256)
 	}
 	help, err := exec.Command(bin, "--help").CombinedOutput()
@@ -431,17 +430,4 @@ func copyPath(from, to string) error {
 		}
 		return o.Close()
 	})
-}
-
-func fileSHA256(p string) (string, error) {
-	f, err := os.Open(p)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }

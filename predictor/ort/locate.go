@@ -2,16 +2,15 @@ package ort
 
 import (
 	"bufio"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/tagnet/tagnet/internal/digest"
 )
 
 // Facts about the ONNX Runtime build tagnet uses; see the design document
@@ -248,16 +247,10 @@ func fileSHA256(path string) (string, error) {
 	if s, ok := sumCache.sums[key]; ok {
 		return s, nil
 	}
-	f, err := os.Open(path)
+	s, err := digest.File(path)
 	if err != nil {
 		return "", fmt.Errorf("checking onnx runtime library: %w", err)
 	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", fmt.Errorf("checking onnx runtime library %s: %w", path, err)
-	}
-	s := hex.EncodeToString(h.Sum(nil))
 	if sumCache.sums == nil {
 		sumCache.sums = map[sumKey]string{}
 	}

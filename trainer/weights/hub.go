@@ -16,6 +16,8 @@ import (
 	"strings"
 
 	"github.com/schollz/progressbar/v3"
+
+	"github.com/tagnet/tagnet/internal/digest"
 )
 
 // DefaultBaseURL is where torchvision publishes its weights; a file is
@@ -198,7 +200,7 @@ func Fetch(ctx context.Context, p Published, opt FetchOptions) (*FetchResult, er
 		base = DefaultBaseURL
 	}
 	res := &FetchResult{Path: filepath.Join(dir, p.File), URL: base + "/" + p.File}
-	if sum, err := fileSHA256(res.Path); err == nil {
+	if sum, err := digest.File(res.Path); err == nil {
 		if p.Verify(sum) == nil {
 			return res, nil
 		}
@@ -274,17 +276,4 @@ func download(ctx context.Context, url string, p Published, dst string, opt Fetc
 
 func verifyHash(p Published, h hash.Hash) error {
 	return p.Verify(hex.EncodeToString(h.Sum(nil)))
-}
-
-func fileSHA256(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }
