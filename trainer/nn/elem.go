@@ -28,7 +28,7 @@ type elementwise struct {
 func (n *Net) newElementwise(name string, op elemOp, a, b, y *value, p float64) *elementwise {
 	e := &elementwise{net: n, name: name, op: op, a: a, b: b, y: y, p: float32(p)}
 	if op == opDropout {
-		e.mask = make([]float32, len(y.data))
+		e.mask = make([]float32, n.cfg.MaxBatch*y.per())
 	}
 	e.fwdFn, e.bwdFn = e.forwardWorker, e.backwardWorker
 	return e

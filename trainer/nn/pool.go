@@ -22,7 +22,7 @@ type maxPool struct {
 func (n *Net) newMaxPool(l models.Layer, x, y *value) *maxPool {
 	p := &maxPool{net: n, x: x, y: y,
 		g:   geom{cin: x.c, h: x.h, w: x.w, k: l.Kernel, s: l.Stride, p: l.Pad, ho: y.h, wo: y.w},
-		arg: make([]int32, len(y.data))}
+		arg: make([]int32, n.cfg.MaxBatch*y.per())}
 	p.fwdFn, p.bwdFn = p.forwardWorker, p.backwardWorker
 	return p
 }
