@@ -50,7 +50,7 @@ type Info struct {
 	Thresholds []postprocess.Choice `json:"thresholds"`
 	// Sweep summarises each class's validation sweep; nil when the model
 	// has none.
-	Sweep []postprocess.ClassSummary `json:"sweep,omitempty"`
+	Sweep []models.ClassSummary `json:"sweep,omitempty"`
 	// SweepItems is the number of validation items of the sweep.
 	SweepItems int `json:"sweep_items,omitempty"`
 	// OutputKind is what the model outputs: "logits" (the sigmoid is
@@ -124,7 +124,7 @@ func (m *model) info(provider string) *Info {
 		Training:   md.Training,
 		Strategy:   m.sel.Strategy.String(),
 		Thresholds: append([]postprocess.Choice(nil), m.sel.Classes...),
-		Sweep:      postprocess.Summarize(md.Sweep),
+		Sweep:      md.Sweep.Summarize(),
 		Provider:   provider,
 		Warnings:   append([]string(nil), m.warnings...),
 	}

@@ -389,24 +389,10 @@ func (p *Predictor) Postprocess(logits []float32, n int) ([]Prediction, error) {
 	}
 	out := make([]Prediction, n)
 	probs := make([]float32, n*c) // one allocation for the whole batch
-	if p.probs {
-		// An adopted model that outputs probabilities: used as they are,
-		// clamped into [0,1] against rounding.
-		for i, v := range logits {
-			probs[i] = min(max(v, 0), 1)
-		}
-	} else {
-		postprocess.SigmoidInto(probs, logits)
-	}
+	postprocess.Probabilities(probs, logits, p.probs)
 	for i := range out {
 		pr := probs[i*c : (i+1)*c : (i+1)*c]
-		labels := []string{}
-		for j, v := range pr {
-			if float64(v) > p.thr[j] {
-				labels = append(labels, p.labels[j])
-			}
-		}
-		out[i] = Prediction{Labels: labels, Probabilities: pr, Classes: p.labels, Thresholds: p.thr}
+		out[i] = Prediction{Labels: postprocess.Labels(pr, p.thr, p.labels), Probabilities: pr, Classes: p.labels, Thresholds: p.thr}
 	}
 	return out, nil
 }

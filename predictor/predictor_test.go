@@ -17,6 +17,7 @@ import (
 
 	"go.uber.org/zap/zaptest"
 
+	"github.com/tagnet/tagnet/models"
 	"github.com/tagnet/tagnet/predictor"
 	"github.com/tagnet/tagnet/predictor/ort"
 	"github.com/tagnet/tagnet/predictor/postprocess"
@@ -151,11 +152,11 @@ func TestStagesAgreeWithPredictBytes(t *testing.T) {
 	for k := range names {
 		for c := range C {
 			pr := want[k].Probabilities[c]
-			if s := postprocess.Sigmoid(logits[k*C+c]); s != pr {
+			if s := float32(models.Sigmoid(float64(logits[k*C+c]))); s != pr {
 				t.Errorf("probability %v is not sigmoid(%v) = %v", pr, logits[k*C+c], s)
 			}
 			present := slices.Contains(want[k].Labels, p.Labels()[c])
-			if present != (float64(pr) > p.Thresholds()[c]) {
+			if present != models.Present(pr, p.Thresholds()[c]) {
 				t.Errorf("%s: class %s present=%v with p=%v, threshold %v", names[k], p.Labels()[c], present, pr, p.Thresholds()[c])
 			}
 		}

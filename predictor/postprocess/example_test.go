@@ -42,11 +42,22 @@ func ExampleSelect() {
 		}
 		fmt.Printf("%-15s %v\n", s, sel.Thresholds())
 	}
-	fmt.Println(postprocess.Sigmoid(-1000), postprocess.Sigmoid(0), postprocess.Sigmoid(1000))
 	// Output:
 	// f1              [0.7 0.3]
 	// precision>=0.8  [0.7 0.5]
 	// recall>=0.8     [0.5 0.3]
 	// fixed:0.5       [0.5 0.5]
-	// 0 0.5 1
+}
+
+// One image's logits become probabilities and labels: a class is present
+// when its probability is strictly above its threshold.
+func ExampleLabels() {
+	logits := []float32{2, -1, 0}
+	probs := make([]float32, len(logits))
+	postprocess.Probabilities(probs, logits, false)
+	fmt.Printf("%.3f\n", probs)
+	fmt.Println(postprocess.Labels(probs, []float64{0.5, 0.2, 0.5}, []string{"cat", "dog", "bird"}))
+	// Output:
+	// [0.881 0.269 0.500]
+	// [cat dog]
 }

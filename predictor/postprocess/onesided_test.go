@@ -14,7 +14,7 @@ func TestOneSidedClasses(t *testing.T) {
 	sw.Classes[0].TrainSupport = &zero  // cat: validation only
 	sw.Classes[1].TrainSupport = &seven // dog: both sides
 	sw.Classes[2].TrainSupport = &five  // bird: training only
-	sum := Summarize(sw)
+	sum := sw.Summarize()
 	if !strings.Contains(sum[0].OneSided, "never trained (0 training items, 40 validation)") || sum[0].TrainSupport == nil {
 		t.Errorf("cat: %+v", sum[0])
 	}

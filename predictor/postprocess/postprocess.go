@@ -1,7 +1,7 @@
 // Package postprocess is the last stage of tagnet's predictor: it turns a
 // model's logits into labels.
 //
-//	logits ──► Sigmoid ──► probabilities ──► p > threshold[c] ──► labels
+//	logits ──► Probabilities ──► p > threshold[c] (Labels) ──► labels
 //
 // The per-class thresholds are chosen once, when a model is opened, from the
 // validation threshold sweep the trainer stores in the model file (see
@@ -31,7 +31,9 @@
 // 0.5.
 //
 // A class is present when its probability is strictly greater than its
-// threshold, as in the sweep, which counts (p > t) as a positive.
+// threshold, compared as the sweep compares ([models.Present], in
+// float32), and probabilities are [models.Sigmoid] of the logits: the
+// trainer and the predictor share one sigmoid and one comparison.
 package postprocess
 
 import (
@@ -333,58 +335,35 @@ func argmaxSmoothed(grid, v []float64) int {
 	return best
 }
 
-// ClassSummary is one class's line of a sweep summary.
-type ClassSummary struct {
-	// Label is the class's name.
-	Label string `json:"label"`
-	// Support is the number of validation items with the class.
-	Support int `json:"support"`
-	// BestF1 is the largest F1 on the grid (unsmoothed) and
-	// BestF1Threshold the lowest threshold reaching it.
-	BestF1          float64 `json:"best_f1"`
-	BestF1Threshold float64 `json:"best_f1_threshold"`
-	// TrainSupport is the number of training items with the class; nil
-	// when the model does not record it.
-	TrainSupport *int `json:"train_support,omitempty"`
-	// OneSided marks a class seen on one side of the split only
-	// (models.ClassSweep.OneSided); "" otherwise.
-	OneSided string `json:"one_sided,omitempty"`
+// Probabilities writes the probabilities of a model's n×C outputs into
+// dst, which must be at least as long as outputs: [models.Sigmoid] of each
+// logit, or, when areProbs is set (a model adopted with a probabilities
+// output, models.OutputProbabilities), the outputs as they are, clamped
+// into [0, 1] against rounding. The trainer computes its validation
+// probabilities with the same sigmoid.
+func Probabilities(dst, outputs []float32, areProbs bool) {
+	if !areProbs {
+		models.SigmoidInto(dst, outputs)
+		return
+	}
+	dst = dst[:len(outputs)]
+	for i, v := range outputs {
+		dst[i] = min(max(v, 0), 1)
+	}
 }
 
-// Summarize returns each class's best F1, its threshold and its support.
-// It returns nil for a nil sweep.
-func Summarize(sweep *models.Sweep) []ClassSummary {
-	if sweep == nil {
-		return nil
-	}
-	out := make([]ClassSummary, len(sweep.Classes))
-	for i, c := range sweep.Classes {
-		s := ClassSummary{Label: c.Label, Support: c.Support, TrainSupport: c.TrainSupport, OneSided: c.OneSided()}
-		for j, f := range c.F1 {
-			if j == 0 || f > s.BestF1 {
-				s.BestF1, s.BestF1Threshold = f, sweep.Thresholds[j]
-			}
+// Labels returns the labels present in one image's probabilities, in
+// output order: class j is present when [models.Present](probs[j],
+// thresholds[j]), the comparison the trainer's sweep counted with, so a
+// threshold taken from the sweep means here what it meant there, even for
+// a probability equal to it. probs, thresholds and labels have one entry
+// per class. The result is never nil.
+func Labels(probs []float32, thresholds []float64, labels []string) []string {
+	out := []string{}
+	for j, p := range probs {
+		if models.Present(p, thresholds[j]) {
+			out = append(out, labels[j])
 		}
-		out[i] = s
 	}
 	return out
-}
-
-// Sigmoid returns 1/(1+e^-x) without overflow for any x: for negative x it
-// computes e^x/(1+e^x), so ±1000 give exactly 0 and 1 rather than NaN.
-func Sigmoid(x float32) float32 {
-	if x >= 0 {
-		return float32(1 / (1 + math.Exp(-float64(x))))
-	}
-	e := math.Exp(float64(x))
-	return float32(e / (1 + e))
-}
-
-// SigmoidInto writes Sigmoid of each logit into dst, which must be at least
-// as long as logits.
-func SigmoidInto(dst, logits []float32) {
-	dst = dst[:len(logits)]
-	for i, x := range logits {
-		dst[i] = Sigmoid(x)
-	}
 }

@@ -3,6 +3,7 @@ package postprocess
 import (
 	"errors"
 	"math"
+	"slices"
 	"strings"
 	"testing"
 
@@ -221,47 +222,40 @@ func TestParseStrategy(t *testing.T) {
 	}
 }
 
-func TestSummarize(t *testing.T) {
-	s := Summarize(handSweep())
-	if len(s) != 3 {
-		t.Fatalf("%d summaries", len(s))
+// TestLabelsAtGridThresholds: a probability exactly at a sweep grid
+// threshold decides as the sweep counted it (models.Present, float32), not
+// as a float64 comparison would: float32(0.1) > 0.1 in float64.
+func TestLabelsAtGridThresholds(t *testing.T) {
+	// The case that disagreed: float32(0.1) is 0.100000001…, above 0.1
+	// in float64.
+	if float64(float32(0.1)) <= 0.1 {
+		t.Fatal("float32(0.1) is not above 0.1 in float64: the case below tests nothing")
 	}
-	// The raw best F1 of cat is the spike; the summary reports the curve as
-	// it is.
-	if s[0].BestF1 != 0.9 || s[0].BestF1Threshold != 0.3 || s[0].Support != 40 {
-		t.Errorf("cat: %+v", s[0])
+	if got := Labels([]float32{float32(0.1)}, []float64{0.1}, []string{"a"}); len(got) != 0 {
+		t.Errorf("p = float32(0.1) at t = 0.1: labels %v, want none (the sweep counts it negative)", got)
 	}
-	if s[1].BestF1 != 0.4 || s[1].BestF1Threshold != 0.1 {
-		t.Errorf("dog: %+v (want the lowest threshold of a flat curve)", s[1])
+	labels := []string{"a", "b"}
+	for _, th := range models.Grid(0.05, 0.95, 29) {
+		at := float32(th)
+		probs := []float32{at, math.Nextafter32(at, 1)}
+		got := Labels(probs, []float64{th, th}, labels)
+		if !slices.Equal(got, []string{"b"}) {
+			t.Errorf("threshold %v: labels %v, want [b] (p == t is not present, the next float32 up is)", th, got)
+		}
 	}
-	if Summarize(nil) != nil {
-		t.Error("Summarize(nil) is not nil")
+	if got := Labels([]float32{0.1}, []float64{0.5}, []string{"a"}); got == nil || len(got) != 0 {
+		t.Errorf("no label present: %#v, want an empty non-nil slice", got)
 	}
 }
 
-func TestSigmoid(t *testing.T) {
-	for _, tc := range []struct {
-		x, want float32
-	}{
-		{0, 0.5}, {1000, 1}, {-1000, 0}, {88.8, 1}, {-110, 0},
-		{float32(math.Inf(1)), 1}, {float32(math.Inf(-1)), 0},
-	} {
-		if got := Sigmoid(tc.x); got != tc.want {
-			t.Errorf("Sigmoid(%v) = %v, want %v", tc.x, got, tc.want)
-		}
-	}
-	for x := float32(-30); x <= 30; x += 0.37 {
-		naive := 1 / (1 + math.Exp(-float64(x)))
-		if got := Sigmoid(x); math.Abs(float64(got)-naive) > 1e-7 {
-			t.Errorf("Sigmoid(%v) = %v, want %v", x, got, naive)
-		}
-		if s := Sigmoid(x) + Sigmoid(-x); math.Abs(float64(s)-1) > 1e-6 {
-			t.Errorf("Sigmoid(%v)+Sigmoid(%v) = %v, want 1", x, -x, s)
-		}
-	}
+func TestProbabilities(t *testing.T) {
 	dst := make([]float32, 3)
-	SigmoidInto(dst, []float32{-1000, 0, 1000})
+	Probabilities(dst, []float32{-1000, 0, 1000}, false)
 	if dst[0] != 0 || dst[1] != 0.5 || dst[2] != 1 {
-		t.Errorf("SigmoidInto: %v", dst)
+		t.Errorf("logits: %v", dst)
+	}
+	Probabilities(dst, []float32{-0.0001, 0.25, 1.0001}, true)
+	if dst[0] != 0 || dst[1] != 0.25 || dst[2] != 1 {
+		t.Errorf("probabilities: %v", dst)
 	}
 }

@@ -12,9 +12,11 @@
 // Predictions and targets are row-major N×C float32 matrices: item i's value
 // for class j is at i·C+j. A target counts as positive when it is at least
 // 0.5 (targets are normally 0 or 1). A class is predicted for an item when
-// its probability is strictly greater than the threshold, compared in
-// float32 as PyTorch compares a float32 tensor with a Python float, so the
-// numbers match fastai's.
+// [models.Present] says so: its probability is strictly greater than the
+// threshold, compared in float32 as PyTorch compares a float32 tensor with
+// a Python float, so the numbers match fastai's and the predictor, which
+// decides with the same function, agrees with the sweep at every grid
+// threshold.
 //
 // Where a ratio has a zero denominator:
 //   - precision is 1 when nothing is predicted positive (no false
@@ -39,14 +41,16 @@ import (
 	"fmt"
 	"math"
 	"slices"
+
+	"github.com/tagnet/tagnet/models"
 )
 
 // positive reports whether target y marks a positive.
 func positive(y float32) bool { return y >= 0.5 }
 
 // predicted reports whether probability p is predicted positive at
-// threshold t.
-func predicted(p float32, t float64) bool { return p > float32(t) }
+// threshold t ([models.Present]).
+func predicted(p float32, t float64) bool { return models.Present(p, t) }
 
 func checkShape(fn string, preds, targets []float32, n, c int) {
 	if n < 0 || c < 0 || len(preds) != n*c || len(targets) != n*c {
@@ -55,12 +59,11 @@ func checkShape(fn string, preds, targets []float32, n, c int) {
 	}
 }
 
-// Sigmoid returns σ(x) = 1/(1+e^−x) of each logit, computed in float64.
+// Sigmoid returns [models.Sigmoid] of each logit in a new slice: the
+// probabilities the predictor computes from the same logits.
 func Sigmoid(logits []float32) []float32 {
 	out := make([]float32, len(logits))
-	for i, x := range logits {
-		out[i] = float32(1 / (1 + math.Exp(-float64(x))))
-	}
+	models.SigmoidInto(out, logits)
 	return out
 }
 
@@ -317,15 +320,16 @@ func Evaluate(probs, targets []float32, n, c int, labels []string, thresh float6
 	}
 }
 
-// Values returns the summary's threshold metrics by name: accuracy_multi,
-// f1_macro, f1_samples and map (Threshold, Items and Classes left out).
-// It is not what a model file's training summary stores: that is
-// learn.Eval.Metrics, which adds the validation loss and spells mAP so.
+// Values returns the summary's metrics under their [models] names:
+// models.MetricAccuracyMulti, MetricF1Macro, MetricF1Samples and
+// MetricMAP (Threshold, Items and Classes left out). A model file's
+// training summary (learn.Eval.Metrics) holds the same names plus
+// models.MetricLoss.
 func (s Summary) Values() map[string]float64 {
 	return map[string]float64{
-		"accuracy_multi": s.AccuracyMulti,
-		"f1_macro":       s.F1Macro,
-		"f1_samples":     s.F1Samples,
-		"map":            s.MAP,
+		models.MetricAccuracyMulti: s.AccuracyMulti,
+		models.MetricF1Macro:       s.F1Macro,
+		models.MetricF1Samples:     s.F1Samples,
+		models.MetricMAP:           s.MAP,
 	}
 }

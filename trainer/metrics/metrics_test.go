@@ -8,6 +8,8 @@ import (
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/tagnet/tagnet/models"
 )
 
 func near(a, b float64) bool { return math.Abs(a-b) < 1e-9 }
@@ -53,12 +55,50 @@ func TestAccuracyMulti(t *testing.T) {
 }
 
 func TestSigmoid(t *testing.T) {
-	got := Sigmoid([]float32{0, 2, -2})
+	got := Sigmoid([]float32{0, 2, -2, -1000})
 	// σ(2) = 1/(1+e^−2) = 0.8807970779778823.
-	want := []float32{0.5, 0.8807970779778823, 0.11920292202211755}
+	want := []float32{0.5, 0.8807970779778823, 0.11920292202211755, 0}
 	for i := range want {
 		if got[i] != want[i] {
 			t.Errorf("σ[%d] = %v, want %v", i, got[i], want[i])
+		}
+		// The predictor's probabilities are the same numbers.
+		if p := float32(models.Sigmoid(float64([]float32{0, 2, -2, -1000}[i]))); p != got[i] {
+			t.Errorf("σ[%d] = %v, models.Sigmoid gives %v", i, got[i], p)
+		}
+	}
+}
+
+// TestProbabilityAtGridThreshold: an item whose probability equals a grid
+// threshold (p = float32(t)) is not counted positive at t — by the sweep,
+// PerClass and AccuracyMulti alike, and as models.Present (the
+// predictor's decision) says — even where float64(p) > t, as for 0.1.
+func TestProbabilityAtGridThreshold(t *testing.T) {
+	grid := []float64{0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9}
+	n := len(grid)
+	probs, targets := make([]float32, n), make([]float32, n)
+	for k, th := range grid {
+		probs[k], targets[k] = float32(th), 1 // item k sits exactly on threshold k
+	}
+	s := Sweep(probs, targets, n, 1, []string{"a"}, grid)
+	for g, th := range grid {
+		present := 0
+		for _, p := range probs {
+			if models.Present(p, th) {
+				present++
+			}
+		}
+		if want := n - 1 - g; present != want {
+			t.Fatalf("models.Present counts %d items above %v, want %d", present, th, want)
+		}
+		if got := s.Classes[0].Recall[g] * float64(n); math.Abs(got-float64(present)) > 1e-9 {
+			t.Errorf("sweep at %v counts %v positives, the predictor's decision %d", th, got, present)
+		}
+		if pc := PerClass(probs, targets, n, 1, nil, th); pc[0].TP != present {
+			t.Errorf("PerClass at %v: TP %d, want %d", th, pc[0].TP, present)
+		}
+		if acc := AccuracyMulti(probs, targets, th, false); !near(acc, float64(present)/float64(n)) {
+			t.Errorf("AccuracyMulti at %v = %v, want %v", th, acc, float64(present)/float64(n))
 		}
 	}
 }
@@ -167,7 +207,7 @@ func TestEvaluate(t *testing.T) {
 		t.Errorf("summary %+v", s)
 	}
 	v := s.Values()
-	if len(v) != 4 || v["map"] != s.MAP || v["f1_macro"] != s.F1Macro {
+	if len(v) != 4 || v[models.MetricMAP] != s.MAP || v[models.MetricF1Macro] != s.F1Macro {
 		t.Errorf("values %v", v)
 	}
 }

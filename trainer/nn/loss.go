@@ -3,6 +3,8 @@ package nn
 import (
 	"fmt"
 	"math"
+
+	"github.com/tagnet/tagnet/models"
 )
 
 // BCEWithLogits returns the binary cross-entropy of sigmoid(logits) against
@@ -10,7 +12,8 @@ import (
 // elements, as PyTorch's BCEWithLogitsLoss with mean reduction. It uses the
 // stable form max(x,0) − x·y + log(1 + e^−|x|). When grad is not nil it
 // receives the gradient of that mean with respect to the logits,
-// (σ(x) − y)/(N·C), ready for [Net.Backward]. It panics when the lengths
+// (σ(x) − y)/(N·C) with σ = [models.Sigmoid] (the predictor's), ready
+// for [Net.Backward]. It panics when the lengths
 // differ.
 func BCEWithLogits(logits, targets, grad []float32) float64 {
 	if len(targets) != len(logits) || (grad != nil && len(grad) != len(logits)) {
@@ -25,17 +28,8 @@ func BCEWithLogits(logits, targets, grad []float32) float64 {
 		x, y := float64(v), float64(targets[i])
 		sum += max(x, 0) - x*y + math.Log1p(math.Exp(-math.Abs(x)))
 		if grad != nil {
-			grad[i] = float32((sigmoid(x) - y) * inv)
+			grad[i] = float32((models.Sigmoid(x) - y) * inv)
 		}
 	}
 	return sum * inv
-}
-
-// sigmoid is 1/(1+e^−x), computed without overflow.
-func sigmoid(x float64) float64 {
-	if x >= 0 {
-		return 1 / (1 + math.Exp(-x))
-	}
-	e := math.Exp(x)
-	return e / (1 + e)
 }
