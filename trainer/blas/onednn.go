@@ -99,14 +99,26 @@ static inline uint16_t tg_bf16(float f) {
 	return (uint16_t)(u >> 16);
 }
 
-__attribute__((target("avx512f,avx512bf16,avx512vl")))
+// tg_cvt_avx512 rounds n floats to bf16 with AVX512_BF16 (the same
+// round-to-nearest-even as tg_bf16), the last 1–15 under a mask: im2col
+// rows are often 7–31 values long, and a scalar tail there cost more than
+// the vector loop (BenchmarkIm2col).
+__attribute__((target("avx512f,avx512bf16,avx512vl,avx512bw")))
 static void tg_cvt_avx512(uint16_t *dst, const float *src, int64_t n) {
 	int64_t i = 0;
 	for (; i + 32 <= n; i += 32) {
 		__m512bh v = _mm512_cvtne2ps_pbh(_mm512_loadu_ps(src + i + 16), _mm512_loadu_ps(src + i));
 		_mm512_storeu_si512((void *)(dst + i), (__m512i)v);
 	}
-	for (; i < n; i++) dst[i] = tg_bf16(src[i]);
+	for (; i + 16 <= n; i += 16) {
+		__m256bh v = _mm512_cvtneps_pbh(_mm512_loadu_ps(src + i));
+		_mm256_storeu_si256((__m256i *)(dst + i), (__m256i)v);
+	}
+	if (i < n) {
+		__mmask16 m = (__mmask16)((1u << (n - i)) - 1);
+		__m256bh v = _mm512_cvtneps_pbh(_mm512_maskz_loadu_ps(m, src + i));
+		_mm256_mask_storeu_epi16((void *)(dst + i), m, (__m256i)v);
+	}
 }
 
 static int tg_native_cvt;
@@ -138,9 +150,10 @@ static inline void tg_cvt_row(uint16_t *dst, const float *src, int64_t n) {
 // (channel stride cs, image stride ns) as a [cin·k·k, (n1−n0)·ho·wo]
 // row-major matrix, zero where the window reads padding (outputs ow in
 // [lo, hi) read inside the image: 0 <= ow·s + off < w). COPY(dst, src, n)
-// writes a run of n floats as T, CVT(v) one float. One loop for both
+// writes a run of n floats as T, STRIDED(dst, line, lo, hi, s, off) the
+// outputs [lo, hi) of a strided row (dst[ow] = line[ow·s + off]). One loop for both
 // element types, so float32 and bf16 columns cannot drift apart.
-#define TG_IM2COL(NAME, T, COPY, CVT)                                                            \
+#define TG_IM2COL(NAME, T, COPY, STRIDED)                                                            \
 static void NAME(T *col, const float *x, int64_t cin, int64_t h, int64_t w, int64_t k,           \
 		int64_t s, int64_t p, int64_t ho, int64_t wo, int64_t cs, int64_t ns, int64_t n0, int64_t n1) { \
 	int64_t cols = (n1 - n0) * ho * wo;                                                      \
@@ -171,7 +184,7 @@ static void NAME(T *col, const float *x, int64_t cin, int64_t h, int64_t w, int6
 						if (s == 1) {                                                        \
 							COPY(dst + lo, line + lo + off, hi - lo);                        \
 						} else {                                                             \
-							for (int64_t ow = lo; ow < hi; ow++) dst[ow] = CVT(line[ow * s + off]); \
+							STRIDED(dst, line, lo, hi, s, off);                              \
 						}                                                                    \
 					}                                                                        \
 				}                                                                            \
@@ -181,10 +194,24 @@ static void NAME(T *col, const float *x, int64_t cin, int64_t h, int64_t w, int6
 }
 
 static inline void tg_copy_f32(float *dst, const float *src, int64_t n) { memcpy(dst, src, n * sizeof(float)); }
-#define TG_AS_F32(v) (v)
 
-TG_IM2COL(tg_im2col_f32, float, tg_copy_f32, TG_AS_F32)
-TG_IM2COL(tg_im2col_bf16, uint16_t, tg_cvt_row, tg_bf16)
+static inline void tg_strided_f32(float *dst, const float *line, int64_t lo, int64_t hi, int64_t s, int64_t off) {
+	for (int64_t ow = lo; ow < hi; ow++) dst[ow] = line[ow * s + off];
+}
+
+// tg_strided_bf16 gathers a strided row into floats on the stack, then
+// rounds them with tg_cvt_row (vector code) instead of one value at a time.
+static inline void tg_strided_bf16(uint16_t *dst, const float *line, int64_t lo, int64_t hi, int64_t s, int64_t off) {
+	float tmp[256];
+	for (int64_t a = lo; a < hi; a += 256) {
+		int64_t b = hi - a < 256 ? hi : a + 256;
+		for (int64_t ow = a; ow < b; ow++) tmp[ow - a] = line[ow * s + off];
+		tg_cvt_row(dst + a, tmp, b - a);
+	}
+}
+
+TG_IM2COL(tg_im2col_f32, float, tg_copy_f32, tg_strided_f32)
+TG_IM2COL(tg_im2col_bf16, uint16_t, tg_cvt_row, tg_strided_bf16)
 
 static void tg_to_bf16(uint16_t *dst, const float *src, int64_t n) { tg_cvt_row(dst, src, n); }
 
