@@ -257,7 +257,7 @@ func (a *app) adopt(ctx context.Context, src string, o adoptOptions, w io.Writer
 		return fmt.Errorf("writing %s: %w", o.out, err)
 	}
 	fmt.Fprintf(w, "sweep of %d thresholds on %d items through ONNX Runtime stored; macro F1 with per-class thresholds %.4f\n",
-		len(sweep.Thresholds), n, sweepF1(sweep))
+		len(sweep.Thresholds), n, sweep.BestF1Macro())
 	return nil
 }
 

@@ -17,6 +17,7 @@ import (
 	"github.com/tagnet/tagnet/predictor/ort"
 	"github.com/tagnet/tagnet/preprocess"
 	"github.com/tagnet/tagnet/trainer/data"
+	"github.com/tagnet/tagnet/trainer/learn"
 	"github.com/tagnet/tagnet/trainer/metrics"
 	"github.com/tagnet/tagnet/trainer/nn"
 	"github.com/tagnet/tagnet/trainer/plot"
@@ -198,15 +199,7 @@ func (a *app) evaluate(ctx context.Context, cfg *config.Train, modelPath string)
 }
 
 func metricsOf(logits, targets []float32, n, c int, thresh float64) map[string]float64 {
-	grad := make([]float32, len(logits))
-	probs := metrics.Sigmoid(logits)
-	return map[string]float64{
-		"loss":           nn.BCEWithLogits(logits, targets, grad),
-		"accuracy_multi": metrics.AccuracyMulti(probs, targets, thresh, false),
-		"f1_macro":       metrics.F1Macro(probs, targets, n, c, 0.5),
-		"f1_samples":     metrics.F1Samples(probs, targets, n, c, 0.5),
-		"mAP":            metrics.MeanAP(probs, targets, n, c),
-	}
+	return learn.Score(logits, targets, n, c, thresh).Metrics()
 }
 
 func printEval(w io.Writer, r *evalResult) {

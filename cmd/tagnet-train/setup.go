@@ -279,7 +279,7 @@ func mustJSON(v any) json.RawMessage {
 
 func joinMetrics(m map[string]float64) string {
 	var parts []string
-	for _, k := range []string{"loss", "accuracy_multi", "f1_macro", "f1_samples", "mAP"} {
+	for _, k := range models.SummaryMetrics() {
 		if v, ok := m[k]; ok {
 			parts = append(parts, fmt.Sprintf("%s=%.4f", k, v))
 		}

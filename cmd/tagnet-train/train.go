@@ -131,7 +131,7 @@ func (a *app) train(ctx context.Context, cfg *config.Train, out io.Writer) error
 			fmt.Fprintf(out, "  %s\n", b)
 		}
 	}
-	fmt.Fprintf(out, "macro F1 with per-class thresholds from the sweep: %.4f (at 0.5: %.4f)\n", sweepF1(sweep), ev.F1Macro)
+	fmt.Fprintf(out, "macro F1 with per-class thresholds from the sweep: %.4f (at 0.5: %.4f)\n", sweep.BestF1Macro(), ev.F1Macro)
 	fmt.Fprintf(out, "model: %s\nsweep: %s\nmetrics log: %s\n", modelPath, sweepCSV, filepath.Join(cfg.Output.Dir, "metrics.jsonl"))
 	if cfg.Output.Plots {
 		fmt.Fprintf(out, "plots: %s, %s\n", filepath.Join(cfg.Output.Dir, "training.png"), filepath.Join(cfg.Output.Dir, "sweep.png"))
@@ -167,20 +167,6 @@ func labelDelim(cfg *config.Train) string {
 	return cfg.Data.LabelDelim
 }
 
-// sweepF1 is the macro F1 when each class uses its own best threshold of
-// the sweep.
-func sweepF1(s *models.Sweep) float64 {
-	sum := 0.0
-	for _, c := range s.Classes {
-		best := 0.0
-		for _, f := range c.F1 {
-			best = max(best, f)
-		}
-		sum += best
-	}
-	return sum / float64(max(len(s.Classes), 1))
-}
-
 func writeSweepCSV(path string, s *models.Sweep) error {
 	f, err := os.Create(path)
 	if err != nil {
@@ -201,9 +187,9 @@ func writePlots(dir string, hist []learn.EpochStats, s *models.Sweep) error {
 	for _, st := range hist {
 		h.TrainLoss = append(h.TrainLoss, st.TrainLoss)
 		h.ValidLoss = append(h.ValidLoss, st.ValidLoss)
-		h.Metrics["accuracy_multi"] = append(h.Metrics["accuracy_multi"], st.AccuracyMulti)
-		h.Metrics["f1_macro"] = append(h.Metrics["f1_macro"], st.F1Macro)
-		h.Metrics["mAP"] = append(h.Metrics["mAP"], st.MAP)
+		h.Metrics[models.MetricAccuracyMulti] = append(h.Metrics[models.MetricAccuracyMulti], st.AccuracyMulti)
+		h.Metrics[models.MetricF1Macro] = append(h.Metrics[models.MetricF1Macro], st.F1Macro)
+		h.Metrics[models.MetricMAP] = append(h.Metrics[models.MetricMAP], st.MAP)
 	}
 	if err := plot.TrainingCurvesPNG(filepath.Join(dir, "training.png"), h); err != nil {
 		return fmt.Errorf("plotting training curves: %w", err)
@@ -225,7 +211,8 @@ func newEpochTable(w io.Writer) *epochTable { return &epochTable{w: w} }
 func (t *epochTable) row(st learn.EpochStats) {
 	if !t.printed {
 		fmt.Fprintf(t.w, "%-5s %-9s %10s %10s %14s %9s %10s %8s %8s %8s\n",
-			"epoch", "phase", "train_loss", "valid_loss", "accuracy_multi", "f1_macro", "f1_samples", "mAP", "img/s", "time")
+			"epoch", "phase", models.MetricTrainLoss, models.MetricValidLoss, models.MetricAccuracyMulti,
+			models.MetricF1Macro, models.MetricF1Samples, models.MetricMAP, "img/s", "time")
 		t.printed = true
 	}
 	d := time.Duration(st.Seconds * float64(time.Second)).Round(time.Second)

@@ -103,7 +103,9 @@ type BatchInfo struct {
 	Elapsed        time.Duration
 }
 
-// EpochStats is one row of the per-epoch table.
+// EpochStats is one row of the per-epoch table and one line of
+// metrics.jsonl. The metrics' JSON keys are the models.Metric* names
+// (train_loss, valid_loss, accuracy_multi, f1_macro, f1_samples, mAP).
 type EpochStats struct {
 	Epoch         int     `json:"epoch"` // from 0
 	Phase         string  `json:"phase"`
@@ -144,11 +146,31 @@ type Eval struct {
 }
 
 // Metrics returns the named metrics of e, as stored in a model's training
-// summary.
+// summary: the names of models.SummaryMetrics.
 func (e *Eval) Metrics() map[string]float64 {
 	return map[string]float64{
-		"loss": e.Loss, "accuracy_multi": e.AccuracyMulti, "f1_macro": e.F1Macro, "f1_samples": e.F1Samples, "mAP": e.MAP,
+		models.MetricLoss:          e.Loss,
+		models.MetricAccuracyMulti: e.AccuracyMulti,
+		models.MetricF1Macro:       e.F1Macro,
+		models.MetricF1Samples:     e.F1Samples,
+		models.MetricMAP:           e.MAP,
 	}
+}
+
+// Score computes the validation metrics of n items' logits against their
+// targets (both n×c, row-major): the mean BCE-with-logits loss, the
+// probabilities (models.Sigmoid), accuracy_multi at thresh, F1 macro and
+// F1 samples at 0.5, and mAP. It is how the learner scores each epoch and
+// how `tagnet-train eval` scores a model's logits. Failed is left nil.
+func Score(logits, targets []float32, n, c int, thresh float64) *Eval {
+	ev := &Eval{Logits: logits, Targets: targets, N: n}
+	ev.Loss = nn.BCEWithLogits(logits, targets, nil)
+	ev.Probs = metrics.Sigmoid(logits)
+	ev.AccuracyMulti = metrics.AccuracyMulti(ev.Probs, targets, thresh, false)
+	ev.F1Macro = metrics.F1Macro(ev.Probs, targets, n, c, 0.5)
+	ev.F1Samples = metrics.F1Samples(ev.Probs, targets, n, c, 0.5)
+	ev.MAP = metrics.MeanAP(ev.Probs, targets, n, c)
+	return ev
 }
 
 // Learner trains one network on one data set.
@@ -354,8 +376,8 @@ func (l *Learner) Fit(ctx context.Context, plan Plan, resume bool) error {
 		if h := l.cfg.Hooks.OnEpoch; h != nil {
 			h(st)
 		}
-		l.log.Info("epoch", zap.Int("epoch", e), zap.String("phase", ph.Name), zap.Float64("train_loss", st.TrainLoss),
-			zap.Float64("valid_loss", st.ValidLoss), zap.Float64("f1_macro", st.F1Macro), zap.Float64("mAP", st.MAP),
+		l.log.Info("epoch", zap.Int("epoch", e), zap.String("phase", ph.Name), zap.Float64(models.MetricTrainLoss, st.TrainLoss),
+			zap.Float64(models.MetricValidLoss, st.ValidLoss), zap.Float64(models.MetricF1Macro, st.F1Macro), zap.Float64(models.MetricMAP, st.MAP),
 			zap.Float64("images_per_sec", st.ImagesPerSec))
 		improved := ev.Loss < best
 		if improved {
@@ -438,9 +460,9 @@ func (l *Learner) EvaluateExported(ctx context.Context) (*Eval, error) {
 func (l *Learner) evaluate(ctx context.Context, net *nn.Net) (*Eval, error) {
 	c := net.NumClasses()
 	n := len(l.valid.Items())
-	ev := &Eval{Logits: make([]float32, 0, n*c), Targets: make([]float32, 0, n*c)}
-	grad := make([]float32, l.cfg.BatchSize*c)
-	var lossSum float64
+	logits, targets := make([]float32, 0, n*c), make([]float32, 0, n*c)
+	var failed []*data.ItemError
+	items := 0
 	for b, err := range l.valid.Epoch(0) {
 		if err != nil {
 			return nil, fmt.Errorf("validating: %w", err)
@@ -451,28 +473,23 @@ func (l *Learner) evaluate(ctx context.Context, net *nn.Net) (*Eval, error) {
 		if len(b.Failed) > 0 && l.cfg.FailOnBadItem {
 			return nil, fmt.Errorf("validating: %w", badItems(b.Failed))
 		}
-		ev.Failed = append(ev.Failed, b.Failed...)
+		failed = append(failed, b.Failed...)
 		if b.N == 0 {
 			continue
 		}
-		logits, err := net.Forward(b.Images[:b.N*net.InputLen()], b.N, false)
+		out, err := net.Forward(b.Images[:b.N*net.InputLen()], b.N, false)
 		if err != nil {
 			return nil, fmt.Errorf("validating: %w", err)
 		}
-		lossSum += nn.BCEWithLogits(logits, b.Targets[:b.N*c], grad[:b.N*c]) * float64(b.N*c)
-		ev.Logits = append(ev.Logits, logits...)
-		ev.Targets = append(ev.Targets, b.Targets[:b.N*c]...)
-		ev.N += b.N
+		logits = append(logits, out...)
+		targets = append(targets, b.Targets[:b.N*c]...)
+		items += b.N
 	}
-	if ev.N == 0 {
+	if items == 0 {
 		return nil, fmt.Errorf("validating: no validation items could be loaded")
 	}
-	ev.Loss = lossSum / float64(ev.N*c)
-	ev.Probs = metrics.Sigmoid(ev.Logits)
-	ev.AccuracyMulti = metrics.AccuracyMulti(ev.Probs, ev.Targets, l.cfg.Threshold, false)
-	ev.F1Macro = metrics.F1Macro(ev.Probs, ev.Targets, ev.N, c, 0.5)
-	ev.F1Samples = metrics.F1Samples(ev.Probs, ev.Targets, ev.N, c, 0.5)
-	ev.MAP = metrics.MeanAP(ev.Probs, ev.Targets, ev.N, c)
+	ev := Score(logits, targets, items, c, l.cfg.Threshold)
+	ev.Failed = failed
 	return ev, nil
 }
 
