@@ -22,9 +22,11 @@
 //     variables tagnet reads ([Environment]) is an error naming it, with
 //     the closest known name;
 //  4. command-line flags that were explicitly set, registered by
-//     [AddTrainFlags] or [AddPredictFlags] and named after the key with
-//     underscores turned into dashes (see [FlagName]), for example
-//     --server.queue-size; [BindFlag] binds further flags of the caller's own.
+//     [AddTrainFlags] or [AddPredictFlags] (or, for the keys one command
+//     uses, [AddTrainFlagsFor] and [AddPredictFlagsFor]) and named after the
+//     key with underscores turned into dashes (see [FlagName]), for example
+//     --server.queue-size; [BindFlag] binds further flags of the caller's
+//     own, and [AddAlias] adds a short spelling that help shows instead.
 //
 // The layering is done by github.com/spf13/viper; this package adds the
 // strict decoding, the typed conversion and the validation. Every problem

@@ -68,9 +68,10 @@ type Runtime struct {
 	// "fail" (the default) or "fallback" (log a warning and go on with the
 	// remaining providers, CPU as the last resort).
 	OnUnavailable string `yaml:"on_unavailable" help:"when a provider is unavailable: fail or fallback"`
-	// Warmup runs one batch through each new session before it serves;
+	// Warmup runs one batch through each new session before its first
+	// images (predict's first batch, serve's first request);
 	// default true.
-	Warmup bool `yaml:"warmup" help:"run a warm-up batch before serving"`
+	Warmup bool `yaml:"warmup" help:"run a warm-up batch through a new session before its first images"`
 }
 
 // Thresholds is the thresholds section of [Predict].

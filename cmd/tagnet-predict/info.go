@@ -19,10 +19,7 @@ import (
 )
 
 func infoCmd() *cobra.Command {
-	var (
-		configPath *string
-		asJSON     bool
-	)
+	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "info [flags] [MODEL]",
 		Short: "Print a model's labels, preprocessing, training summary and thresholds",
@@ -39,7 +36,7 @@ MODEL defaults to model.path.`,
   tagnet-predict info --json model.onnx`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, err := loadConfig(*configPath, cmd.Flags())
+			cfg, err := loadConfig(cmd)
 			if err != nil {
 				return err
 			}
@@ -86,7 +83,7 @@ MODEL defaults to model.path.`,
 			return nil
 		},
 	}
-	configPath = addConfigFlags(cmd)
+	addConfigFlags(cmd, []string{"model", "thresholds"})
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the description as JSON")
 	return cmd
 }

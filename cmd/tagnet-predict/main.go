@@ -13,6 +13,11 @@
 // Every setting is a configuration key (see package config and
 // config/examples/deploy.yaml), read from defaults, --config FILE, TAGNET_*
 // environment variables and flags, in increasing order of precedence.
+// --config and --log-format/--log-level belong to every subcommand; each
+// subcommand has flags for the keys it uses only (info: model, thresholds;
+// predict: model, runtime, thresholds, predict; serve: model, runtime,
+// thresholds, server), while its config file and the environment may hold
+// every key of tagnet-predict.
 //
 // Exit status: 0 when every file was predicted; 1 when a file failed or the
 // run was interrupted; 2 for usage, configuration or set-up errors (bad
@@ -22,44 +27,23 @@ package main
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"io"
 	"os"
 	"os/signal"
 	"syscall"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/tagnet/tagnet/cmd/internal/cli"
+	"github.com/tagnet/tagnet/config"
 )
-
-// Exit codes.
-const (
-	exitOK     = 0
-	exitFailed = 1
-	exitUsage  = 2
-)
-
-// exitError carries an exit code and the error to print (none when err is
-// nil: the reason was already reported).
-type exitError struct {
-	code int
-	err  error
-}
-
-func (e *exitError) Error() string {
-	if e.err == nil {
-		return fmt.Sprintf("exit status %d", e.code)
-	}
-	return e.err.Error()
-}
-
-func (e *exitError) Unwrap() error { return e.err }
 
 // usage wraps err as a usage, configuration or set-up error (exit 2).
-func usage(err error) error { return &exitError{code: exitUsage, err: err} }
+func usage(err error) error { return cli.Usage(err) }
 
 // failed wraps err as a failure while running (exit 1).
-func failed(err error) error { return &exitError{code: exitFailed, err: err} }
+func failed(err error) error { return cli.Failed(err) }
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -67,8 +51,8 @@ func main() {
 	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
 }
 
-// run executes the command line args and returns the exit code.
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+// newRoot builds the command tree.
+func newRoot() *cobra.Command {
 	root := &cobra.Command{
 		Use:   "tagnet-predict",
 		Short: "Label images with a tagnet model on ONNX Runtime",
@@ -76,30 +60,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 Settings are configuration keys (config/examples/deploy.yaml lists them all),
 read from defaults, --config FILE, TAGNET_<SECTION>_<KEY> environment
-variables and --section.key flags, in increasing order of precedence.
+variables and flags, in increasing order of precedence. Each subcommand
+has flags for the keys it uses only; its config file may hold the others.
 
 Exit status: 0 all files predicted, 1 some file failed or the run was
 interrupted, 2 usage, configuration or set-up error.`,
-		SilenceUsage:  true,
-		SilenceErrors: true,
 	}
-	root.SetOut(stdout)
-	root.SetErr(stderr)
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usage(err) })
+	cli.AddRootFlags(root, "config/examples/deploy.yaml", func(fs *pflag.FlagSet) { config.AddPredictFlagsFor(fs, "log") })
 	root.AddCommand(infoCmd(), predictCmd(), serveCmd(), mergeCmd())
-	root.SetArgs(args)
+	return root
+}
 
-	err := root.ExecuteContext(ctx)
-	if err == nil {
-		return exitOK
-	}
-	var ee *exitError
-	if !errors.As(err, &ee) {
-		// Cobra's own errors: unknown command, bad arguments.
-		ee = &exitError{code: exitUsage, err: err}
-	}
-	if ee.err != nil {
-		fmt.Fprintln(stderr, "tagnet-predict:", ee.err)
-	}
-	return ee.code
+// run executes the command line args and returns the exit code.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	return cli.Execute(ctx, newRoot(), args, stdout, stderr)
 }

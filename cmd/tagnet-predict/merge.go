@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	"go.uber.org/zap"
 
 	"github.com/tagnet/tagnet/predictor/batch"
 )
@@ -44,6 +45,15 @@ merged.`,
 		Example: `  tagnet-predict merge -o results.jsonl out/part-0.jsonl out/part-1.jsonl out/part-2.jsonl
   tagnet-predict merge -o results.csv out/part-*.jsonl`,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, err := loadConfig(cmd) // the log section only
+			if err != nil {
+				return err
+			}
+			logger, err := newLogger(cfg, cmd.ErrOrStderr())
+			if err != nil {
+				return err
+			}
+			defer func() { _ = logger.Sync() }()
 			if len(args) == 0 {
 				return usage(errors.New("merge: give the results file of every shard"))
 			}
@@ -60,6 +70,8 @@ merged.`,
 			}
 			fmt.Fprintf(cmd.ErrOrStderr(), "merged %d shard(s) of %d: %d rows (%d failed) into %s\n",
 				len(m.shards), max(m.count, 1), len(m.rows), m.failed, where)
+			logger.Info("merge finished", zap.Int("shards", len(m.shards)), zap.Int("shard_count", max(m.count, 1)),
+				zap.Int("rows", len(m.rows)), zap.Int("failed", m.failed), zap.String("output", where))
 			return nil
 		},
 	}

@@ -12,12 +12,12 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/term"
 
+	"github.com/tagnet/tagnet/cmd/internal/cli"
 	"github.com/tagnet/tagnet/predictor"
 	"github.com/tagnet/tagnet/predictor/batch"
 )
 
 func predictCmd() *cobra.Command {
-	var configPath *string
 	cmd := &cobra.Command{
 		Use:   "predict [flags] DIR...",
 		Short: "Label every image under directories into a CSV or JSON-lines file",
@@ -39,22 +39,22 @@ leaves FILE.done.json beside the output; merge combines the shards' files.`,
   tagnet-predict predict --model model.onnx --shard 3/8 -o part3.jsonl /data
   tagnet-predict predict --config deploy.yaml --resume photos/`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runPredict(cmd, *configPath, args)
+			return runPredict(cmd, args)
 		},
 	}
-	configPath = addConfigFlags(cmd,
+	addConfigFlags(cmd, []string{"model", "runtime", "thresholds", "predict"},
 		alias{name: "output", short: "o", key: "predict.output", usage: "results file: .csv, .jsonl, or - for standard output (predict.output)"},
-		alias{name: "resume", key: "predict.resume", usage: "skip files already in the output (predict.resume)", kind: "bool"},
+		alias{name: "resume", key: "predict.resume", usage: "skip files already in the output (predict.resume)"},
 		alias{name: "shard", key: "predict.shard", usage: "predict shard i/n of the files, or auto/n from $JOB_COMPLETION_INDEX (predict.shard)"},
-		alias{name: "follow-symlinks", key: "predict.follow_symlinks", usage: "follow symbolic links (predict.follow_symlinks)", kind: "bool"},
-		alias{name: "batch-size", key: "predict.batch_size", usage: "images per inference call (predict.batch_size)", kind: "int"},
-		alias{name: "workers", key: "predict.workers", usage: "image-decoding goroutines, 0 = one per CPU (predict.workers)", kind: "int"},
+		alias{name: "follow-symlinks", key: "predict.follow_symlinks", usage: "follow symbolic links (predict.follow_symlinks)"},
+		alias{name: "batch-size", key: "predict.batch_size", usage: "images per inference call (predict.batch_size)"},
+		alias{name: "workers", key: "predict.workers", usage: "image-decoding goroutines, 0 = one per CPU (predict.workers)"},
 	)
 	return cmd
 }
 
-func runPredict(cmd *cobra.Command, configPath string, dirs []string) error {
-	cfg, err := loadConfig(configPath, cmd.Flags())
+func runPredict(cmd *cobra.Command, dirs []string) error {
+	cfg, err := loadConfig(cmd)
 	if err != nil {
 		return err
 	}
@@ -129,7 +129,7 @@ func runPredict(cmd *cobra.Command, configPath string, dirs []string) error {
 	case err != nil:
 		return failed(err)
 	case sum.Failed > 0:
-		return &exitError{code: exitFailed}
+		return cli.Code(cli.ExitFailed)
 	}
 	return nil
 }

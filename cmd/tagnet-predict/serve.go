@@ -18,13 +18,12 @@ func runServer(ctx context.Context, cfg *config.Predict, p *predictor.Predictor,
 }
 
 func serveCmd() *cobra.Command {
-	var configPath *string
 	cmd := &cobra.Command{
 		Use:   "serve [flags]",
 		Short: "Serve the model over HTTP",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := loadConfig(*configPath, cmd.Flags())
+			cfg, err := loadConfig(cmd)
 			if err != nil {
 				return err
 			}
@@ -58,6 +57,6 @@ func serveCmd() *cobra.Command {
 			return nil
 		},
 	}
-	configPath = addConfigFlags(cmd)
+	addConfigFlags(cmd, []string{"model", "runtime", "thresholds", "server"})
 	return cmd
 }

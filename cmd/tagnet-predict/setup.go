@@ -3,11 +3,12 @@ package main
 import (
 	"fmt"
 	"io"
+	"slices"
 
 	"github.com/spf13/cobra"
-	"github.com/spf13/pflag"
 	"go.uber.org/zap"
 
+	"github.com/tagnet/tagnet/cmd/internal/cli"
 	"github.com/tagnet/tagnet/cmd/internal/clilog"
 	"github.com/tagnet/tagnet/config"
 	"github.com/tagnet/tagnet/predictor"
@@ -16,47 +17,41 @@ import (
 )
 
 // alias is a short flag for a configuration key, such as --model for
-// model.path.
+// model.path; it is the spelling help shows (config.AddAlias).
 type alias struct {
 	name, short, key, usage string
-	kind                    string // "string", "bool" or "int"
 }
 
-// commonAliases are the short flags every subcommand has.
-var commonAliases = []alias{
-	{name: "model", key: "model.path", usage: "model file (model.path)", kind: "string"},
-	{name: "log-format", key: "log.format", usage: "log format: console or json (log.format)", kind: "string"},
-	{name: "log-level", key: "log.level", usage: "log level: debug, info, warn or error (log.level)", kind: "string"},
-	{name: "strategy", key: "thresholds.strategy", usage: "threshold strategy: f1, accuracy, precision>=P, recall>=R or fixed:T (thresholds.strategy)", kind: "string"},
+// keyAliases are the short flags of keys several subcommands use; a
+// subcommand has those of the keys it registers.
+var keyAliases = []alias{
+	{name: "model", key: "model.path", usage: "model file (model.path)"},
+	{name: "strategy", key: "thresholds.strategy", usage: "threshold strategy: f1, accuracy, precision>=P, recall>=R or fixed:T (thresholds.strategy)"},
 }
 
-// addConfigFlags registers --config, every configuration key as a flag
-// (--section.key) and the given short aliases on cmd.
-func addConfigFlags(cmd *cobra.Command, aliases ...alias) *string {
+// addConfigFlags registers on cmd one flag per configuration key that
+// selectors select (sections such as "runtime", or keys; see
+// config.AddPredictFlagsFor), and the short aliases of those keys. --config
+// and the log flags are the root's.
+func addConfigFlags(cmd *cobra.Command, selectors []string, aliases ...alias) {
 	fs := cmd.Flags()
-	path := fs.String("config", "", "YAML configuration file (see config/examples/deploy.yaml)")
-	config.AddPredictFlags(fs)
-	for _, a := range append(commonAliases, aliases...) {
-		switch a.kind {
-		case "bool":
-			fs.BoolP(a.name, a.short, false, a.usage)
-		case "int":
-			fs.IntP(a.name, a.short, 0, a.usage)
-		default:
-			fs.StringP(a.name, a.short, "", a.usage)
+	config.AddPredictFlagsFor(fs, selectors...)
+	for _, a := range append(slices.Clone(keyAliases), aliases...) {
+		if fs.Lookup(config.FlagName(a.key)) == nil {
+			continue // a key this command does not use
 		}
-		if err := config.BindFlag(fs, a.name, a.key); err != nil {
+		if err := config.AddAlias(fs, a.name, a.short, a.key, a.usage); err != nil {
 			// The alias table is fixed at compile time: a wrong key is a
 			// programmer error caught by every test of the command.
 			panic(err)
 		}
 	}
-	return path
 }
 
-// loadConfig loads the configuration from the file, environment and flags.
-func loadConfig(path string, fs *pflag.FlagSet) (*config.Predict, error) {
-	cfg, err := config.LoadPredict(path, fs)
+// loadConfig loads the configuration from the file (--config), the
+// environment and cmd's flags.
+func loadConfig(cmd *cobra.Command) (*config.Predict, error) {
+	cfg, err := config.LoadPredict(cli.ConfigFile(cmd), cmd.Flags())
 	if err != nil {
 		return nil, usage(err)
 	}

@@ -23,22 +23,23 @@ import (
 	"github.com/tagnet/tagnet/trainer/metrics"
 )
 
-// adoptOptions are the flags of `tagnet-train adopt`.
+// adoptOptions are the flags of `tagnet-train adopt` that are not
+// configuration keys: what describes the adopted model.
 type adoptOptions struct {
-	out, labels           string
-	size                  int
-	resize                string
-	mean, std             string
-	channelOrder          string
-	exif                  bool
-	outputKind            string
-	dataDir, csv          string
-	folder                string
-	threads               int
-	runtimeLibrary        string
-	sweepStart, sweepStop float64
-	sweepSteps            int
+	out, labels  string
+	size         int
+	resize       string
+	mean, std    string
+	channelOrder string
+	exif         bool
+	outputKind   string
 }
+
+// adoptKeys are the configuration keys adopt reads: the labelled data of
+// the sweep (every row is used, so no split keys), ONNX Runtime's
+// threads and location, and the sweep's grid.
+var adoptKeys = []string{"data.dir", "data.csv", "data.folder", "data.fn_col", "data.label_col", "data.label_delim",
+	"data.csv_delim", "data.on_bad_item", "train.threads", "runtime", "sweep"}
 
 func (a *app) adoptCmd() *cobra.Command {
 	var o adoptOptions
@@ -50,15 +51,16 @@ func (a *app) adoptCmd() *cobra.Command {
 image input [N,3,H,W], one [N,C] output of logits or probabilities): the labels
 (--labels, one per line in output order), the preprocessing (--size, --resize,
 --mean, --std, --channel-order, --exif-orientation) and what the output holds.
-The graph is left as it is. With labelled data (--data DIR --csv FILE, fastai's
-CSV layout; every row is used, so give images the model was not trained on) it
+The graph is left as it is. With labelled data (--data DIR [--csv FILE], fastai's
+CSV layout as train reads it; every row is used, so give images the model was
+not trained on) it
 runs them through ONNX Runtime and stores the threshold sweep, so tagnet-predict
 chooses per-class thresholds; without data the model has no sweep and only the
 fixed:T strategy applies. A fixed batch axis (batch-1 exports) is reported and
 handled by tagnet-predict.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.adopt(cmd.Context(), args[0], o, cmd.OutOrStdout())
+			return a.adopt(cmd.Context(), a.cfg, args[0], o, cmd.OutOrStdout())
 		},
 	}
 	fs := cmd.Flags()
@@ -71,16 +73,7 @@ handled by tagnet-predict.`,
 	fs.StringVar(&o.channelOrder, "channel-order", string(def.ChannelOrder), "order of the input planes: rgb or bgr")
 	fs.BoolVar(&o.exif, "exif-orientation", def.EXIFOrientation, "turn JPEGs upright by their EXIF orientation tag")
 	fs.StringVar(&o.outputKind, "output-kind", "auto", "what the output holds: logits, probabilities, or auto (probabilities when a Sigmoid or Softmax makes it)")
-	fs.StringVar(&o.dataDir, "data", "", "labelled images for the threshold sweep (data.dir)")
-	fs.StringVar(&o.csv, "csv", "", "labels CSV of those images (data.csv)")
-	fs.StringVar(&o.folder, "data.folder", "", "sub-folder of --data prefixed to the CSV file names")
-	fs.IntVar(&o.threads, "threads", 0, "ONNX Runtime threads (0 = its default)")
-	fs.StringVar(&o.runtimeLibrary, "runtime.library", "", "path to libonnxruntime.so.1 (default: $TAGNET_ORT_LIBRARY, then the project's copy)")
-	sw := config.DefaultTrain().Sweep
-	fs.Float64Var(&o.sweepStart, "sweep.start", sw.Start, "first threshold of the sweep")
-	fs.Float64Var(&o.sweepStop, "sweep.stop", sw.Stop, "last threshold of the sweep")
-	fs.IntVar(&o.sweepSteps, "sweep.steps", sw.Steps, "number of thresholds of the sweep")
-	a.addLogFlags(cmd)
+	addConfigFlags(fs, adoptKeys...)
 	return cmd
 }
 
@@ -92,12 +85,12 @@ func parseTriple(flag, s string) ([3]float32, error) {
 	var out [3]float32
 	parts := strings.Split(s, ",")
 	if len(parts) != 3 {
-		return out, usageError{fmt.Errorf("--%s %q: want three comma-separated numbers (R,G,B)", flag, s)}
+		return out, usage(fmt.Errorf("--%s %q: want three comma-separated numbers (R,G,B)", flag, s))
 	}
 	for i, p := range parts {
 		v, err := strconv.ParseFloat(strings.TrimSpace(p), 32)
 		if err != nil {
-			return out, usageError{fmt.Errorf("--%s %q: %w", flag, s, err)}
+			return out, usage(fmt.Errorf("--%s %q: %w", flag, s, err))
 		}
 		out[i] = float32(v)
 	}
@@ -109,7 +102,7 @@ func parseTriple(flag, s string) ([3]float32, error) {
 func readLabels(path string) ([]string, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, usageError{fmt.Errorf("--labels: %w", err)}
+		return nil, usage(fmt.Errorf("--labels: %w", err))
 	}
 	defer f.Close()
 	var labels []string
@@ -123,7 +116,7 @@ func readLabels(path string) ([]string, error) {
 		return nil, fmt.Errorf("reading labels %s: %w", path, err)
 	}
 	if len(labels) == 0 {
-		return nil, usageError{fmt.Errorf("--labels %s: no labels", path)}
+		return nil, usage(fmt.Errorf("--labels %s: no labels", path))
 	}
 	return labels, nil
 }
@@ -164,7 +157,7 @@ func adoptedIO(f *models.File, src string, classes int, kind string) (*models.IO
 		}
 	case models.OutputLogits, models.OutputProbabilities:
 	default:
-		return nil, 0, usageError{fmt.Errorf("--output-kind %q: want logits, probabilities or auto", kind)}
+		return nil, 0, usage(fmt.Errorf("--output-kind %q: want logits, probabilities or auto", kind))
 	}
 	io := &models.IO{Input: in.Name, Output: out.Name, OutputKind: kind, Adopted: true, Source: filepath.Base(src)}
 	if in.Dims[0] > 0 {
@@ -173,16 +166,16 @@ func adoptedIO(f *models.File, src string, classes int, kind string) (*models.IO
 	return io, int(in.Dims[2]), nil
 }
 
-func (a *app) adopt(ctx context.Context, src string, o adoptOptions, w io.Writer) error {
+func (a *app) adopt(ctx context.Context, cfg *config.Train, src string, o adoptOptions, w io.Writer) error {
 	log := a.log.With(zap.String("component", "adopt"))
 	if o.out == "" {
-		return usageError{fmt.Errorf("-o/--output is required")}
+		return usage(fmt.Errorf("-o/--output is required"))
 	}
 	if o.labels == "" {
-		return usageError{fmt.Errorf("--labels is required (one class name per line, in output order)")}
+		return usage(fmt.Errorf("--labels is required (one class name per line, in output order)"))
 	}
-	if (o.dataDir == "") != (o.csv == "") {
-		return usageError{fmt.Errorf("--data and --csv go together")}
+	if cfg.Data.CSV != "" && cfg.Data.Dir == "" {
+		return usage(fmt.Errorf("--csv needs --data, the folder of its images"))
 	}
 	labels, err := readLabels(o.labels)
 	if err != nil {
@@ -190,7 +183,7 @@ func (a *app) adopt(ctx context.Context, src string, o adoptOptions, w io.Writer
 	}
 	b, err := os.ReadFile(src)
 	if err != nil {
-		return usageError{fmt.Errorf("adopting: %w", err)}
+		return usage(fmt.Errorf("adopting: %w", err))
 	}
 	f, err := models.ParseONNX(b)
 	if err != nil {
@@ -208,7 +201,7 @@ func (a *app) adopt(ctx context.Context, src string, o adoptOptions, w io.Writer
 		size = inputSize
 	}
 	if size != inputSize {
-		return usageError{fmt.Errorf("--size %d: the model's input is %d×%d", size, inputSize, inputSize)}
+		return usage(fmt.Errorf("--size %d: the model's input is %d×%d", size, inputSize, inputSize))
 	}
 	spec, err := adoptPreprocessing(size, o)
 	if err != nil {
@@ -241,11 +234,11 @@ func (a *app) adopt(ctx context.Context, src string, o adoptOptions, w io.Writer
 	} else {
 		fmt.Fprintln(w, "batch: dynamic")
 	}
-	if o.dataDir == "" {
+	if cfg.Data.Dir == "" {
 		fmt.Fprintln(w, "no sweep (no --data): tagnet-predict needs --strategy fixed:T (for example fixed:0.5) for this model")
 		return nil
 	}
-	sweep, n, err := adoptSweep(o, labels, log)
+	sweep, n, err := a.adoptSweep(cfg, o.out, labels, log)
 	if err != nil {
 		return err
 	}
@@ -273,7 +266,7 @@ func adoptPreprocessing(size int, o adoptOptions) (preprocess.Spec, error) {
 	case "torchvision":
 		spec = preprocess.Torchvision(size, int(float64(size)/0.875+0.5))
 	default:
-		return spec, usageError{fmt.Errorf("--resize %q: want crop, squish or torchvision", o.resize)}
+		return spec, usage(fmt.Errorf("--resize %q: want crop, squish or torchvision", o.resize))
 	}
 	var err error
 	if spec.Mean, err = parseTriple("mean", o.mean); err != nil {
@@ -285,7 +278,7 @@ func adoptPreprocessing(size int, o adoptOptions) (preprocess.Spec, error) {
 	spec.ChannelOrder = preprocess.ChannelOrder(o.channelOrder)
 	spec.EXIFOrientation = o.exif
 	if err := spec.Validate(); err != nil {
-		return spec, usageError{fmt.Errorf("preprocessing: %w", err)}
+		return spec, usage(fmt.Errorf("preprocessing: %w", err))
 	}
 	return spec, nil
 }
@@ -293,16 +286,15 @@ func adoptPreprocessing(size int, o adoptOptions) (preprocess.Spec, error) {
 // adoptSweep runs every labelled item through the adopted model in ONNX
 // Runtime (the predictor, with the stored preprocessing) and computes the
 // threshold sweep.
-func adoptSweep(o adoptOptions, labels []string, log *zap.Logger) (*models.Sweep, int, error) {
-	cfg := config.DefaultTrain()
-	cfg.Data.Dir, cfg.Data.CSV, cfg.Data.Folder = o.dataDir, o.csv, o.folder
-	cfg.Data.ValidPct = 0.5 // every row is used below; the split does not matter
-	ds, err := loadData(cfg, labels, os.Stderr, log)
+func (a *app) adoptSweep(cfg *config.Train, model string, labels []string, log *zap.Logger) (*models.Sweep, int, error) {
+	dc := *cfg
+	dc.Data.ValidCol, dc.Data.ValidPct = "", 0.5 // every row is used below; the split does not matter
+	ds, err := loadData(&dc, labels, a.stderr, log)
 	if err != nil {
 		return nil, 0, err
 	}
 	items := append(append([]data.Item(nil), ds.Train...), ds.Valid...)
-	rt, err := ort.Init(ort.InitOptions{Library: o.runtimeLibrary, Logger: log})
+	rt, err := ort.Init(ort.InitOptions{Library: cfg.Runtime.Library, Logger: log})
 	if err != nil {
 		return nil, 0, err
 	}
@@ -310,8 +302,8 @@ func adoptSweep(o adoptOptions, labels []string, log *zap.Logger) (*models.Sweep
 	if err != nil {
 		return nil, 0, err
 	}
-	p, err := predictor.New(rt, o.out, predictor.Options{
-		Session: ort.SessionOptions{IntraOpThreads: o.threads}, Thresholds: predictor.Thresholds{Strategy: fixed}, Logger: log,
+	p, err := predictor.New(rt, model, predictor.Options{
+		Session: ort.SessionOptions{IntraOpThreads: cfg.Train.Threads}, Thresholds: predictor.Thresholds{Strategy: fixed}, Logger: log,
 	})
 	if err != nil {
 		return nil, 0, err
@@ -345,6 +337,6 @@ func adoptSweep(o adoptOptions, labels []string, log *zap.Logger) (*models.Sweep
 	if len(probs) != n*C {
 		return nil, 0, fmt.Errorf("sweep: %d probabilities for %d items of %d classes", len(probs), n, C)
 	}
-	grid := models.Grid(o.sweepStart, o.sweepStop, o.sweepSteps)
+	grid := models.Grid(cfg.Sweep.Start, cfg.Sweep.Stop, cfg.Sweep.Steps)
 	return metrics.Sweep(probs, targets, n, C, labels, grid), n, nil
 }

@@ -55,18 +55,9 @@ func fixBatch(t *testing.T, src, dst string) {
 // standard output.
 func runTrain(t *testing.T, args ...string) (int, string) {
 	t.Helper()
-	r, w, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	old := os.Stdout
-	os.Stdout = w
-	done := make(chan string)
-	go func() { b, _ := io.ReadAll(r); done <- string(b) }()
-	code := run(context.Background(), append(args, "--log-format", "json"))
-	w.Close()
-	os.Stdout = old
-	return code, <-done
+	var stdout bytes.Buffer
+	code := run(context.Background(), append(args, "--log-format", "json"), &stdout, os.Stderr)
+	return code, stdout.String()
 }
 
 // TestAdoptServeFixedBatch adopts the torchvision export with 20 labels
@@ -89,7 +80,7 @@ func TestAdoptServeFixedBatch(t *testing.T) {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
 	dataDir := filepath.Join(tmp, "data")
-	if code, _ := runTrain(t, "data", "synth", "-o", dataDir, "--train", "16", "--valid", "8", "--size", "64", "--classes", "8"); code != 0 {
+	if code, _ := runTrain(t, "data", "synth", "-o", dataDir, "--train", "16", "--valid", "8", "--image-size", "64", "--classes", "8"); code != 0 {
 		t.Fatalf("data synth: exit %d", code)
 	}
 	labels := data.SynthClasses(8)

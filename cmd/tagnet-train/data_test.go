@@ -97,7 +97,7 @@ func TestTrainDataProblems(t *testing.T) {
 
 	cfg = mustTrainConfig(t, append(args, "--data.folder", "images"))
 	var stdout bytes.Buffer
-	if err := (&app{log: log}).train(ctx, cfg, &stdout); err != nil {
+	if err := (&app{log: log, stderr: os.Stderr}).train(ctx, cfg, &stdout); err != nil {
 		t.Fatal(err)
 	}
 	md, err := models.LoadMetadata(filepath.Join(out, "model.onnx"))
@@ -228,7 +228,7 @@ func TestEarlyStoppingExport(t *testing.T) {
 		// the final one (the exported model's fp32) agree exactly.
 		"--train.precision", "fp32"})
 	var stdout bytes.Buffer
-	if err := (&app{log: zap.NewNop()}).train(context.Background(), cfg, &stdout); err != nil {
+	if err := (&app{log: zap.NewNop(), stderr: os.Stderr}).train(context.Background(), cfg, &stdout); err != nil {
 		t.Fatal(err)
 	}
 	md, err := models.LoadMetadata(filepath.Join(out, "model.onnx"))

@@ -27,7 +27,7 @@ func (a *app) generatorCmd(use, short string, flags func(*pflag.FlagSet), write 
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if out == "" {
-				return usageError{fmt.Errorf("--output is required")}
+				return usage(fmt.Errorf("--output is required"))
 			}
 			t0 := time.Now()
 			csv, err := write(out)
@@ -41,7 +41,6 @@ func (a *app) generatorCmd(use, short string, flags func(*pflag.FlagSet), write 
 	}
 	cmd.Flags().StringVarP(&out, "output", "o", "", "folder to write")
 	flags(cmd.Flags())
-	a.addLogFlags(cmd)
 	return cmd
 }
 
@@ -52,7 +51,7 @@ func (a *app) synthCmd() *cobra.Command {
 		func(f *pflag.FlagSet) {
 			f.IntVar(&opt.Train, "train", data.DefaultSynthTrain, "training images (0 for none)")
 			f.IntVar(&opt.Valid, "valid", data.DefaultSynthValid, "validation images (0 for none)")
-			f.IntVar(&opt.Size, "size", data.DefaultSynthSize, "image side in pixels")
+			f.IntVar(&opt.Size, "image-size", data.DefaultSynthSize, "image side in pixels (not the model's input size, which is --size of init and train)")
 			f.IntVar(&opt.Classes, "classes", data.DefaultSynthClasses, "classes, 1 to 8")
 			f.IntVar(&opt.MaxObjects, "max-objects", data.DefaultSynthMaxObjects, "most objects per image")
 			f.Uint64Var(&opt.Seed, "seed", 1, "seed (same seed, same bytes)")
@@ -72,7 +71,7 @@ func (a *app) fashionCmd() *cobra.Command {
 			f.StringVar(&opt.Dir, "idx", data.DefaultFashionMNISTDir, "folder of the IDX files")
 			f.IntVar(&opt.Train, "train", data.DefaultFashionTrain, "training canvases from the train split (0 for none)")
 			f.IntVar(&opt.Valid, "valid", data.DefaultFashionValid, "validation canvases from the test split (0 for none)")
-			f.IntVar(&opt.Size, "size", data.DefaultFashionSize, "canvas side in pixels")
+			f.IntVar(&opt.Size, "image-size", data.DefaultFashionSize, "canvas side in pixels (not the model's input size, which is --size of init and train)")
 			f.IntVar(&opt.MinItems, "min-items", 1, "fewest items per canvas")
 			f.IntVar(&opt.MaxItems, "max-items", 4, "most items per canvas")
 			f.Uint64Var(&opt.Seed, "seed", 1, "seed (same seed, same bytes)")

@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"os"
 	"path/filepath"
+	"slices"
 
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
@@ -43,17 +43,14 @@ type evalResult struct {
 // evaluatingCmd is a command that runs an exported model (--model, by
 // default output.dir/output.model) over the validation split of the
 // configured data and hands the result to then.
-func (a *app) evaluatingCmd(use, short string, then func(cmd *cobra.Command, cfg *config.Train, modelPath string, res *evalResult) error) *cobra.Command {
-	var cfgPath, modelPath string
+func (a *app) evaluatingCmd(use, short string, keys []string, then func(cmd *cobra.Command, cfg *config.Train, modelPath string, res *evalResult) error) *cobra.Command {
+	var modelPath string
 	cmd := &cobra.Command{
 		Use:   use,
 		Short: short,
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := a.loadTrainConfig(cmd, cfgPath)
-			if err != nil {
-				return err
-			}
+			cfg := a.cfg
 			if modelPath == "" {
 				modelPath = cfg.ModelPath()
 			}
@@ -64,7 +61,9 @@ func (a *app) evaluatingCmd(use, short string, then func(cmd *cobra.Command, cfg
 			return then(cmd, cfg, modelPath, res)
 		},
 	}
-	addTrainConfigFlags(cmd.Flags(), &cfgPath)
+	// The architecture and preprocessing are the model's: no model.*
+	// keys, no training schedule.
+	addConfigFlags(cmd.Flags(), keys...)
 	cmd.Flags().StringVar(&modelPath, "model", "", "the model (default: output.dir/output.model)")
 	return cmd
 }
@@ -72,6 +71,7 @@ func (a *app) evaluatingCmd(use, short string, then func(cmd *cobra.Command, cfg
 func (a *app) evalCmd() *cobra.Command {
 	return a.evaluatingCmd("eval --model MODEL --data DIR [--csv CSV]",
 		"Evaluate an exported model through ONNX Runtime on the validation split and compare with the training engine",
+		append(slices.Clone(evalKeys), "train.threshold"),
 		func(cmd *cobra.Command, _ *config.Train, _ string, res *evalResult) error {
 			printEval(cmd.OutOrStdout(), res)
 			if res.MaxAbsDiff > 1e-4 {
@@ -84,6 +84,7 @@ func (a *app) evalCmd() *cobra.Command {
 func (a *app) sweepCmd() *cobra.Command {
 	return a.evaluatingCmd("sweep --model MODEL --data DIR [--csv CSV]",
 		"Recompute the threshold sweep of an existing model on the validation split and store it in the model",
+		append(slices.Clone(evalKeys), "sweep"),
 		func(cmd *cobra.Command, cfg *config.Train, modelPath string, res *evalResult) error {
 			m, err := models.Load(modelPath)
 			if err != nil {
@@ -119,7 +120,7 @@ func (a *app) evaluate(ctx context.Context, cfg *config.Train, modelPath string)
 	log := a.log.With(zap.String("component", "eval"))
 	m, err := models.Load(modelPath)
 	if err != nil {
-		return nil, err
+		return nil, usage(err) // a model that cannot be loaded is the caller's to fix, as in tagnet-predict
 	}
 	var ppSpec preprocess.Spec
 	if err := json.Unmarshal(m.Metadata.Preprocess, &ppSpec); err != nil {
@@ -129,7 +130,7 @@ func (a *app) evaluate(ctx context.Context, cfg *config.Train, modelPath string)
 	if err != nil {
 		return nil, fmt.Errorf("model %s: %w", modelPath, err)
 	}
-	ds, err := loadData(cfg, m.Metadata.Labels, os.Stderr, log)
+	ds, err := loadData(cfg, m.Metadata.Labels, a.stderr, log)
 	if err != nil {
 		return nil, err
 	}
@@ -147,7 +148,7 @@ func (a *app) evaluate(ctx context.Context, cfg *config.Train, modelPath string)
 	// one per process, and a closed one cannot be reopened).
 	rt, err := ort.Init(ort.InitOptions{Library: cfg.Runtime.Library, Logger: log})
 	if err != nil {
-		return nil, err
+		return nil, usage(err)
 	}
 	sess, err := ort.NewSession(rt, modelPath, ort.SessionOptions{IntraOpThreads: cfg.Train.Threads, Logger: log})
 	if err != nil {

@@ -29,11 +29,11 @@ func (a *app) initCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			spec.Stem, spec.Head = models.Stem(stem), models.Head(head)
 			if out == "" {
-				return usageError{fmt.Errorf("--output is required")}
+				return usage(fmt.Errorf("--output is required"))
 			}
 			if len(labels) > 0 {
 				if cmd.Flags().Changed("classes") && spec.NumClasses != len(labels) {
-					return usageError{fmt.Errorf("--classes %d disagrees with %d --labels", spec.NumClasses, len(labels))}
+					return usage(fmt.Errorf("--classes %d disagrees with %d --labels", spec.NumClasses, len(labels)))
 				}
 				spec.NumClasses = len(labels)
 			} else {
@@ -43,7 +43,7 @@ func (a *app) initCmd() *cobra.Command {
 			}
 			g, err := models.Build(spec)
 			if err != nil {
-				return usageError{err}
+				return usage(err)
 			}
 			pp, err := json.Marshal(preprocess.Default(spec.InputSize))
 			if err != nil {
@@ -73,6 +73,5 @@ func (a *app) initCmd() *cobra.Command {
 	f.Uint64Var(&seed, "seed", 1, "random seed")
 	f.StringVarP(&out, "output", "o", "", "model file to write")
 	f.BoolVar(&probs, "probabilities", false, "add a probabilities output (sigmoid of the logits)")
-	a.addLogFlags(cmd)
 	return cmd
 }

@@ -3,16 +3,18 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"os"
 	"path/filepath"
 	"testing"
 
+	"github.com/tagnet/tagnet/cmd/internal/cli"
 	"github.com/tagnet/tagnet/models"
 	"github.com/tagnet/tagnet/preprocess"
 )
 
 func TestInitWritesLoadableModel(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "m.onnx")
-	if code := run(context.Background(), []string{"init", "--arch", "resnet-tiny", "--labels", "cat,dog,bird", "--size", "96", "-o", path, "--log-format", "json"}); code != 0 {
+	if code := run(context.Background(), []string{"init", "--arch", "resnet-tiny", "--labels", "cat,dog,bird", "--size", "96", "-o", path, "--log-format", "json"}, os.Stdout, os.Stderr); code != 0 {
 		t.Fatalf("exit code %d", code)
 	}
 	m, err := models.Load(path)
@@ -39,8 +41,8 @@ func TestInitUsageErrors(t *testing.T) {
 		{"init"},
 		{"init", "--no-such-flag"},
 	} {
-		if code := run(context.Background(), append(args, "--log-format", "json")); code != exitUsage {
-			t.Errorf("%v: exit code %d, want %d", args, code, exitUsage)
+		if code := run(context.Background(), append(args, "--log-format", "json"), os.Stdout, os.Stderr); code != cli.ExitUsage {
+			t.Errorf("%v: exit code %d, want %d", args, code, cli.ExitUsage)
 		}
 	}
 }

@@ -13,19 +13,13 @@ import (
 )
 
 func (a *app) lrFindCmd() *cobra.Command {
-	var (
-		cfgPath string
-		opt     learn.LRFindOptions
-	)
+	var opt learn.LRFindOptions
 	cmd := &cobra.Command{
 		Use:   "lr-find [--config train.yaml] [flags]",
 		Short: "Find a learning rate (fastai's lr_find): plot the loss against a growing learning rate and suggest one",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := a.loadTrainConfig(cmd, cfgPath)
-			if err != nil {
-				return err
-			}
+			cfg := a.cfg
 			log := a.log.With(zap.String("component", "lr-find"))
 			ds, g, w, err := prepare(cmd.Context(), cfg, cmd.ErrOrStderr(), log)
 			if err != nil {
@@ -62,7 +56,10 @@ func (a *app) lrFindCmd() *cobra.Command {
 			return nil
 		},
 	}
-	addTrainConfigFlags(cmd.Flags(), &cfgPath)
+	// What the learner reads, less the schedule (lr_find runs its own)
+	// and what only a full run uses (early stopping, the metric threshold).
+	addConfigFlags(cmd.Flags(), "data", "model", "train.batch_size", "train.threads", "train.seed", "train.wd",
+		"train.wd_bn_bias", "train.aug", "train.min_scale", "train.precision", "output.dir")
 	cmd.Flags().Float64Var(&opt.Start, "start-lr", 1e-7, "first learning rate")
 	cmd.Flags().Float64Var(&opt.End, "end-lr", 10, "last learning rate")
 	cmd.Flags().IntVar(&opt.NumIt, "num-it", 100, "steps")

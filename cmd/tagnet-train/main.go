@@ -3,69 +3,74 @@
 //
 //	tagnet-train init --arch resnet18 --classes 20 --size 224 -o model.onnx
 //
-// writes a random-initialised model (for tests, benchmarks and smoke runs).
+// writes a random-initialised model (for tests, benchmarks and smoke runs);
+// train, lr-find, eval, sweep and adopt are the training workflow, data
+// writes built-in data sets.
+//
+// Every setting is a configuration key (see package config and
+// config/examples/train.yaml), read from defaults, --config FILE, TAGNET_*
+// environment variables and flags, in increasing order of precedence.
+// --config and --log-format/--log-level belong to every subcommand; each
+// subcommand has flags for the keys it uses only.
+//
+// Exit status: 0 done; 1 failed while running; 2 usage, configuration or
+// set-up errors; 130 interrupted.
 package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"syscall"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"go.uber.org/zap"
 
+	"github.com/tagnet/tagnet/cmd/internal/cli"
 	"github.com/tagnet/tagnet/cmd/internal/clilog"
+	"github.com/tagnet/tagnet/config"
 )
 
-// exitUsage is the exit code for bad flags, configuration or arguments.
-const exitUsage = 2
-
 // version is the tagnet version written into exported models.
-const version = "0.1.0"
+const version = cli.Version
 
-// exitCode is an error that only sets the process exit code (the message
-// was already printed).
-type exitCode int
-
-func (e exitCode) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
-
-// usageError marks errors that are the caller's to fix (exit code 2).
-type usageError struct{ error }
-
-func (e usageError) Unwrap() error { return e.error }
+// usage marks err as the caller's to fix: a usage, configuration or
+// set-up error (exit 2).
+func usage(err error) error { return cli.Usage(err) }
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	os.Exit(run(ctx, os.Args[1:]))
+	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
 }
 
-// app carries what every subcommand shares: the logger, built once per
-// command from its log flags (or, for commands with a configuration, from
-// the log section).
+// app carries what every subcommand shares: the configuration, loaded
+// before the command runs (--config, the environment, the command's
+// flags), the logger built from its log section, and the output streams.
 type app struct {
-	log *zap.Logger
+	cfg            *config.Train
+	log            *zap.Logger
+	stdout, stderr io.Writer
 }
 
-// setLogger builds the logger once the command knows its log settings.
-func (a *app) setLogger(format, level string) error {
-	l, err := clilog.New(format, level, os.Stderr)
+// load loads the configuration for cmd (file, environment, the flags cmd
+// has) and builds the logger from its log section; errors are usage errors.
+// Commands without keys of their own (init, data) take only the log
+// section from it.
+func (a *app) load(cmd *cobra.Command) error {
+	cfg, err := config.LoadTrain(cli.ConfigFile(cmd), cmd.Flags())
 	if err != nil {
-		return usageError{fmt.Errorf("log: %w", err)}
+		return usage(err)
 	}
-	a.log = l
+	l, err := clilog.New(cfg.Log.Format, cfg.Log.Level, a.stderr)
+	if err != nil {
+		return usage(fmt.Errorf("log: %w", err))
+	}
+	a.cfg, a.log = cfg, l
 	return nil
-}
-
-// addLogFlags gives a command without a configuration file its log flags.
-func (a *app) addLogFlags(cmd *cobra.Command) {
-	var format, level string
-	cmd.Flags().StringVar(&format, "log-format", "", "log format: console or json (default: console on a terminal, json otherwise)")
-	cmd.Flags().StringVar(&level, "log-level", "info", "log level: debug, info, warn or error")
-	cmd.PreRunE = func(*cobra.Command, []string) error { return a.setLogger(format, level) }
 }
 
 func ensureDir(dir string) error {
@@ -75,30 +80,31 @@ func ensureDir(dir string) error {
 	return nil
 }
 
-func run(ctx context.Context, args []string) int {
-	a := &app{log: zap.NewNop()}
+// newRoot builds the command tree writing to stdout and stderr.
+func (a *app) newRoot() *cobra.Command {
 	root := &cobra.Command{
-		Use:           "tagnet-train",
-		Short:         "Train multi-label image classifiers and export them as ONNX models",
-		SilenceUsage:  true,
-		SilenceErrors: true,
+		Use:   "tagnet-train",
+		Short: "Train multi-label image classifiers and export them as ONNX models",
+		Long: `Train multi-label image classifiers and export them as ONNX models.
+
+Settings are configuration keys (config/examples/train.yaml lists them all),
+read from defaults, --config FILE, TAGNET_<SECTION>_<KEY> environment
+variables and flags, in increasing order of precedence. Each subcommand
+has flags for the keys it uses only; its config file may hold the others.
+
+Exit status: 0 done, 1 failed while running, 2 usage, configuration or
+set-up error, 130 interrupted (train: continue with --resume).`,
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error { return a.load(cmd) },
 	}
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	cli.AddRootFlags(root, "config/examples/train.yaml", func(fs *pflag.FlagSet) { config.AddTrainFlagsFor(fs, "log") })
 	root.AddCommand(a.initCmd(), a.trainCmd(), a.dataCmd(), a.evalCmd(), a.sweepCmd(), a.lrFindCmd(), a.adoptCmd())
-	root.SetArgs(args)
-	err := root.ExecuteContext(ctx)
+	return root
+}
+
+// run executes the command line args and returns the exit code.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	a := &app{log: zap.NewNop(), stdout: stdout, stderr: stderr}
+	code := cli.Execute(ctx, a.newRoot(), args, stdout, stderr)
 	_ = a.log.Sync()
-	if err == nil {
-		return 0
-	}
-	var ec exitCode
-	if errors.As(err, &ec) {
-		return int(ec)
-	}
-	fmt.Fprintln(os.Stderr, "tagnet-train:", err)
-	var ue usageError
-	if errors.As(err, &ue) {
-		return exitUsage
-	}
-	return 1
+	return code
 }

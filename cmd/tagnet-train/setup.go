@@ -8,10 +8,10 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
-	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"go.uber.org/zap"
 	"golang.org/x/term"
@@ -24,56 +24,45 @@ import (
 	"github.com/tagnet/tagnet/trainer/weights"
 )
 
-// addTrainConfigFlags registers --config, one flag per config key, and the
-// short aliases the README uses.
-func addTrainConfigFlags(fs *pflag.FlagSet, cfgPath *string) {
-	fs.StringVarP(cfgPath, "config", "c", "", "YAML configuration file (see config/examples/train.yaml)")
-	config.AddTrainFlags(fs)
-	aliases := []struct{ name, key, help string }{
-		{"data", "data.dir", "image folder (data.dir)"},
-		{"csv", "data.csv", "labels CSV (data.csv)"},
-		{"arch", "model.arch", "architecture (model.arch)"},
-		{"size", "model.size", "input size in pixels (model.size)"},
-		{"epochs", "train.epochs", "epochs (train.epochs)"},
-		{"batch-size", "train.batch_size", "batch size (train.batch_size)"},
-		{"lr", "train.lr", "learning rate (train.lr)"},
-		{"output", "output.dir", "output folder (output.dir)"},
-		{"resume", "output.resume", "resume from the last checkpoint (output.resume)"},
-		{"log-format", "log.format", "log format: console or json (log.format)"},
-		{"log-level", "log.level", "log level: debug, info, warn or error (log.level)"},
-	}
-	for _, a := range aliases {
-		orig := fs.Lookup(config.FlagName(a.key))
-		if orig == nil {
-			panic("no flag for " + a.key) // programmer error: a key was renamed
-		}
-		switch orig.Value.Type() {
-		case "bool":
-			fs.Bool(a.name, false, a.help)
-		case "int":
-			fs.Int(a.name, 0, a.help)
-		case "float64":
-			fs.Float64(a.name, 0, a.help)
-		default:
-			fs.String(a.name, "", a.help)
-		}
-		if err := config.BindFlag(fs, a.name, a.key); err != nil {
-			panic(err)
-		}
-	}
+// aliases are the short spellings of keys that help shows (the README's);
+// the dotted flag of such a key is hidden and keeps working. A command
+// has the aliases of the keys it registers.
+var aliases = []struct{ name, key, help string }{
+	{"data", "data.dir", "image folder (data.dir)"},
+	{"csv", "data.csv", "labels CSV, relative to --data unless found as given (data.csv)"},
+	{"arch", "model.arch", "architecture: resnet18, resnet34, resnet50 or resnet-tiny (model.arch)"},
+	{"size", "model.size", "square input size in pixels (model.size)"},
+	{"epochs", "train.epochs", "epochs (train.epochs)"},
+	{"batch-size", "train.batch_size", "batch size (train.batch_size)"},
+	{"lr", "train.lr", "learning rate (train.lr)"},
+	{"threads", "train.threads", "compute threads, 0 = all cores (train.threads)"},
+	{"output", "output.dir", "output folder (output.dir)"},
+	{"resume", "output.resume", "resume from the last checkpoint in the output folder (output.resume)"},
 }
 
-// loadTrainConfig loads the configuration (file, environment, flags) and
-// builds the logger from its log section.
-func (a *app) loadTrainConfig(cmd *cobra.Command, path string) (*config.Train, error) {
-	cfg, err := config.LoadTrain(path, cmd.Flags())
-	if err != nil {
-		return nil, usageError{err}
+// Key selections of the commands (config.AddTrainFlagsFor): what each one
+// reads.
+var (
+	// csvKeys read the labels CSV (loadData).
+	csvKeys = []string{"data.dir", "data.csv", "data.folder", "data.fn_col", "data.label_col", "data.valid_col",
+		"data.label_delim", "data.csv_delim", "data.valid_pct", "data.seed", "data.on_bad_item"}
+	// evalKeys run an exported model over the validation split (evaluate).
+	evalKeys = append(slices.Clone(csvKeys), "data.workers", "train.batch_size", "train.threads", "output.dir", "output.model", "runtime")
+)
+
+// addConfigFlags registers on fs the flags of the configuration keys that
+// selectors select (sections or keys, see config.AddTrainFlagsFor) and the
+// aliases of those keys. --config and the log flags are the root's.
+func addConfigFlags(fs *pflag.FlagSet, selectors ...string) {
+	config.AddTrainFlagsFor(fs, selectors...)
+	for _, a := range aliases {
+		if fs.Lookup(config.FlagName(a.key)) == nil {
+			continue // a key this command does not use
+		}
+		if err := config.AddAlias(fs, a.name, "", a.key, a.help); err != nil {
+			panic(err) // programmer error: a key was renamed
+		}
 	}
-	if err := a.setLogger(cfg.Log.Format, cfg.Log.Level); err != nil {
-		return nil, err
-	}
-	return cfg, nil
 }
 
 // loadData reads the data set the configuration names and reports its
@@ -87,7 +76,7 @@ func loadData(cfg *config.Train, labels []string, w io.Writer, log *zap.Logger) 
 // items named before training.
 func loadDataChecked(cfg *config.Train, labels []string, decode func(bool) preprocess.DecodeOptions, w io.Writer, log *zap.Logger) (*data.Dataset, error) {
 	if err := cfg.RequireData(); err != nil {
-		return nil, usageError{err}
+		return nil, usage(err)
 	}
 	delim, _ := utf8.DecodeRuneInString(cfg.Data.CSVDelim)
 	opt := data.CSVOptions{
@@ -149,11 +138,11 @@ func prepare(ctx context.Context, cfg *config.Train, w io.Writer, log *zap.Logge
 	def := preprocess.Default(cfg.Model.Size)
 	_, pre, err := preprocessingFor(cfg.Model.Size, cfg.Data.Resize, def.Mean, def.Std)
 	if err != nil {
-		return nil, nil, nil, usageError{err}
+		return nil, nil, nil, usage(err)
 	}
 	aug, err := data.NewAugmenter(pre, augmentOptions(cfg))
 	if err != nil {
-		return nil, nil, nil, usageError{err}
+		return nil, nil, nil, usage(err)
 	}
 	ds, err := loadDataChecked(cfg, nil, aug.DecodeOptions, w, log)
 	if err != nil {
@@ -161,9 +150,9 @@ func prepare(ctx context.Context, cfg *config.Train, w io.Writer, log *zap.Logge
 	}
 	g, err := models.Build(specFor(cfg, len(ds.Labels)))
 	if err != nil {
-		return nil, nil, nil, usageError{err}
+		return nil, nil, nil, usage(err)
 	}
-	st, err := initialWeights(ctx, cfg, g, log)
+	st, err := initialWeights(ctx, cfg, g, w, log)
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -181,7 +170,8 @@ func specFor(cfg *config.Train, classes int) models.Spec {
 // initialWeights are random (seeded), or, with model.weights, the
 // pretrained body (and head when it fits) over the random ones: fastai's
 // vision_learner, whose fresh head keeps its random initialisation.
-func initialWeights(ctx context.Context, cfg *config.Train, g *models.Graph, log *zap.Logger) (*start, error) {
+// A download's progress bar goes to w when it is a terminal.
+func initialWeights(ctx context.Context, cfg *config.Train, g *models.Graph, w io.Writer, log *zap.Logger) (*start, error) {
 	def := preprocess.Default(cfg.Model.Size)
 	st := &start{
 		weights: models.Init(g, models.InitOptions{Seed: uint64(cfg.Train.Seed), ZeroInitResidual: cfg.Model.ZeroInitResidual}),
@@ -191,13 +181,13 @@ func initialWeights(ctx context.Context, cfg *config.Train, g *models.Graph, log
 		return st, nil
 	}
 	var progress io.Writer
-	if term.IsTerminal(int(os.Stderr.Fd())) {
-		progress = os.Stderr
+	if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		progress = f
 	}
 	l, err := weights.Load(ctx, cfg.Model.Weights, g, st.weights, weights.FetchOptions{BaseURL: cfg.Model.WeightsURL, Progress: progress})
 	if err != nil {
 		if errors.Is(err, weights.ErrUnknownName) {
-			return nil, usageError{fmt.Errorf("model.weights: %w", err)}
+			return nil, usage(fmt.Errorf("model.weights: %w", err))
 		}
 		return nil, fmt.Errorf("model.weights: %w", err)
 	}

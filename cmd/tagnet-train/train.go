@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/term"
 
+	"github.com/tagnet/tagnet/cmd/internal/cli"
 	"github.com/tagnet/tagnet/config"
 	"github.com/tagnet/tagnet/models"
 	"github.com/tagnet/tagnet/trainer/data"
@@ -22,30 +23,22 @@ import (
 	"github.com/tagnet/tagnet/trainer/plot"
 )
 
-// exitInterrupted is the exit code after SIGINT/SIGTERM (128+SIGINT).
-const exitInterrupted = 130
-
 func (a *app) trainCmd() *cobra.Command {
-	var cfgPath string
 	cmd := &cobra.Command{
 		Use:   "train [--config train.yaml] [flags]",
 		Short: "Train a model and export it as ONNX with its labels, preprocessing and threshold sweep",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := a.loadTrainConfig(cmd, cfgPath)
-			if err != nil {
-				return err
-			}
-			return a.train(cmd.Context(), cfg, cmd.OutOrStdout())
+			return a.train(cmd.Context(), a.cfg, cmd.OutOrStdout())
 		},
 	}
-	addTrainConfigFlags(cmd.Flags(), &cfgPath)
+	addConfigFlags(cmd.Flags(), "data", "model", "train", "sweep", "output")
 	return cmd
 }
 
 func (a *app) train(ctx context.Context, cfg *config.Train, out io.Writer) error {
 	log := a.log.With(zap.String("component", "train"))
-	ds, g, w, err := prepare(ctx, cfg, os.Stderr, log)
+	ds, g, w, err := prepare(ctx, cfg, a.stderr, log)
 	if err != nil {
 		return err
 	}
@@ -53,7 +46,7 @@ func (a *app) train(ctx context.Context, cfg *config.Train, out io.Writer) error
 		return fmt.Errorf("output folder: %w", err)
 	}
 	table := newEpochTable(out)
-	bar := newBar()
+	bar := newBar(a.stderr)
 	hooks := learn.Hooks{OnBatch: bar.batch, OnEpoch: func(st learn.EpochStats) { bar.done(); table.row(st) }}
 	l, ppSpec, err := newLearner(cfg, ds, g, w, hooks, log)
 	if err != nil {
@@ -67,8 +60,8 @@ func (a *app) train(ctx context.Context, cfg *config.Train, out io.Writer) error
 	if err := l.Fit(ctx, plan, cfg.Output.Resume); err != nil {
 		bar.done()
 		if errors.Is(err, learn.ErrInterrupted) {
-			fmt.Fprintf(os.Stderr, "interrupted: the last completed epoch is saved in %s; continue with --resume\n", cfg.Output.Dir)
-			return exitCode(exitInterrupted)
+			fmt.Fprintf(a.stderr, "interrupted: the last completed epoch is saved in %s; continue with --resume\n", cfg.Output.Dir)
+			return cli.Code(cli.ExitInterrupted)
 		}
 		return err
 	}
@@ -223,18 +216,24 @@ func (t *epochTable) row(st learn.EpochStats) {
 // bar is a per-epoch progress bar on a terminal (stderr); elsewhere it
 // does nothing.
 type bar struct {
-	tty bool
-	pb  *progressbar.ProgressBar
+	w  io.Writer // a terminal, or nil
+	pb *progressbar.ProgressBar
 }
 
-func newBar() *bar { return &bar{tty: term.IsTerminal(int(os.Stderr.Fd()))} }
+// newBar draws on w when it is a terminal.
+func newBar(w io.Writer) *bar {
+	if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		return &bar{w: f}
+	}
+	return &bar{}
+}
 
 func (b *bar) batch(bi learn.BatchInfo) {
-	if !b.tty {
+	if b.w == nil {
 		return
 	}
 	if b.pb == nil {
-		b.pb = progressbar.NewOptions(bi.Batches, progressbar.OptionSetWriter(os.Stderr),
+		b.pb = progressbar.NewOptions(bi.Batches, progressbar.OptionSetWriter(b.w),
 			progressbar.OptionSetDescription(fmt.Sprintf("epoch %d/%d", bi.Epoch+1, bi.Epochs)),
 			progressbar.OptionShowCount(), progressbar.OptionSetPredictTime(true), progressbar.OptionClearOnFinish())
 	}

@@ -32,7 +32,7 @@ func trainArgs(dataDir, out string) []string {
 func writeTinyData(t *testing.T) string {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "data")
-	if code := run(context.Background(), []string{"data", "synth", "-o", dir, "--train", "320", "--valid", "64", "--size", "32", "--classes", "3", "--log-format", "json"}); code != 0 {
+	if code := run(context.Background(), []string{"data", "synth", "-o", dir, "--train", "320", "--valid", "64", "--image-size", "32", "--classes", "3", "--log-format", "json"}, os.Stdout, os.Stderr); code != 0 {
 		t.Fatalf("data synth: exit %d", code)
 	}
 	return dir
@@ -53,7 +53,7 @@ func TestResumeAfterKill9(t *testing.T) {
 	dataDir := writeTinyData(t)
 
 	fullDir := filepath.Join(tmp, "full")
-	if code := run(context.Background(), trainArgs(dataDir, fullDir)); code != 0 {
+	if code := run(context.Background(), trainArgs(dataDir, fullDir), os.Stdout, os.Stderr); code != 0 {
 		t.Fatalf("uninterrupted run: exit %d", code)
 	}
 
@@ -65,7 +65,9 @@ func TestResumeAfterKill9(t *testing.T) {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(2 * time.Minute)
-	for lines(filepath.Join(cutDir, "metrics.jsonl")) < 1 { // the first epoch's checkpoint is written
+	// Wait for the first epoch's checkpoint (metrics.jsonl gets its line
+	// just before last.ckpt, which is renamed into place whole).
+	for !exists(filepath.Join(cutDir, "last.ckpt")) {
 		if time.Now().After(deadline) {
 			cmd.Process.Kill()
 			t.Fatalf("no epoch finished in time:\n%s", stderr.String())
@@ -80,7 +82,7 @@ func TestResumeAfterKill9(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(cutDir, "model.onnx")); err == nil {
 		t.Fatal("the run finished before it was killed; the test proves nothing")
 	}
-	if code := run(context.Background(), append(trainArgs(dataDir, cutDir), "--resume")); code != 0 {
+	if code := run(context.Background(), append(trainArgs(dataDir, cutDir), "--resume"), os.Stdout, os.Stderr); code != 0 {
 		t.Fatalf("resumed run: exit %d", code)
 	}
 	want, err := models.Load(filepath.Join(fullDir, "model.onnx"))
@@ -102,6 +104,11 @@ func TestResumeAfterKill9(t *testing.T) {
 	if got.Metadata.Sweep == nil || len(got.Metadata.Sweep.Thresholds) != 29 || got.Metadata.Training.Metrics["mAP"] == 0 {
 		t.Errorf("exported metadata incomplete: %+v", got.Metadata.Training)
 	}
+}
+
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }
 
 func lines(path string) int {
@@ -133,7 +140,7 @@ func TestTrainBadDataMessages(t *testing.T) {
 	}
 	out := filepath.Join(t.TempDir(), "out")
 	args := append(trainArgs(dir, out), "--data.on-bad-item", "fail", "--epochs", "1", "--train.freeze-epochs", "0")
-	if code := run(context.Background(), args); code == 0 {
+	if code := run(context.Background(), args, os.Stdout, os.Stderr); code == 0 {
 		t.Fatal("training on bad data with on_bad_item=fail succeeded")
 	}
 }
@@ -145,7 +152,7 @@ func TestEvalSweepLRFind(t *testing.T) {
 	dataDir := writeTinyData(t)
 	out := filepath.Join(t.TempDir(), "out")
 	args := append(trainArgs(dataDir, out), "--epochs", "1", "--train.freeze-epochs", "0")
-	if code := run(context.Background(), args); code != 0 {
+	if code := run(context.Background(), args, os.Stdout, os.Stderr); code != 0 {
 		t.Fatalf("train: exit %d", code)
 	}
 	model := filepath.Join(out, "model.onnx")
@@ -159,7 +166,7 @@ func TestEvalSweepLRFind(t *testing.T) {
 		t.Errorf("training summary precision %q, want %q (%v)", trained.Metadata.Training.Precision, want, err)
 	}
 	common := []string{"--data", dataDir, "--output", out, "--batch-size", "16", "--train.threads", "2", "--log-format", "json"}
-	res, err := (&app{log: zap.NewNop()}).evaluate(context.Background(), mustTrainConfig(t, common), model)
+	res, err := (&app{log: zap.NewNop(), stderr: os.Stderr}).evaluate(context.Background(), mustTrainConfig(t, common), model)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -171,10 +178,10 @@ func TestEvalSweepLRFind(t *testing.T) {
 			t.Errorf("%s through ONNX Runtime %.6f, trainer reported %.6f", k, res.ORT[k], v)
 		}
 	}
-	if code := run(context.Background(), append([]string{"eval"}, common...)); code != 0 {
+	if code := run(context.Background(), append([]string{"eval"}, common...), os.Stdout, os.Stderr); code != 0 {
 		t.Errorf("eval: exit %d", code)
 	}
-	if code := run(context.Background(), append([]string{"sweep", "--sweep.steps", "9"}, common...)); code != 0 {
+	if code := run(context.Background(), append([]string{"sweep", "--sweep.steps", "9"}, common...), os.Stdout, os.Stderr); code != 0 {
 		t.Fatalf("sweep: exit %d", code)
 	}
 	swept, err := models.LoadMetadata(model)
@@ -184,7 +191,7 @@ func TestEvalSweepLRFind(t *testing.T) {
 	if n := len(swept.Sweep.Thresholds); n != 9 {
 		t.Errorf("sweep has %d thresholds after `sweep --sweep.steps 9`", n)
 	}
-	if code := run(context.Background(), append([]string{"lr-find", "--num-it", "20"}, common...)); code != 0 {
+	if code := run(context.Background(), append([]string{"lr-find", "--num-it", "20"}, common...), os.Stdout, os.Stderr); code != 0 {
 		t.Fatalf("lr-find: exit %d", code)
 	}
 	if st, err := os.Stat(filepath.Join(out, "lr_find.png")); err != nil || st.Size() == 0 {
@@ -194,13 +201,19 @@ func TestEvalSweepLRFind(t *testing.T) {
 
 func mustTrainConfig(t *testing.T, args []string) *config.Train {
 	t.Helper()
+	// Every key's flag, the commands' aliases and the root's log flags.
 	fs := pflag.NewFlagSet("test", pflag.ContinueOnError)
-	var path string
-	addTrainConfigFlags(fs, &path)
+	addConfigFlags(fs, "data", "model", "train", "sweep", "output", "runtime")
+	config.AddTrainFlagsFor(fs, "log")
+	for flag, key := range map[string]string{"log-format": "log.format", "log-level": "log.level"} {
+		if err := config.AddAlias(fs, flag, "", key, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
 	if err := fs.Parse(args); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := config.LoadTrain(path, fs)
+	cfg, err := config.LoadTrain("", fs)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"math"
 	"net/http"
 	"net/http/httptest"
@@ -14,6 +15,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/tagnet/tagnet/cmd/internal/cli"
 	"github.com/tagnet/tagnet/models"
 	"github.com/tagnet/tagnet/preprocess"
 	"github.com/tagnet/tagnet/trainer/weights"
@@ -44,7 +46,7 @@ func TestWeightsByNameChecksum(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = initialWeights(context.Background(), cfg, g, zap.NewNop())
+	_, err = initialWeights(context.Background(), cfg, g, io.Discard, zap.NewNop())
 	if !errors.Is(err, weights.ErrChecksum) || !strings.Contains(err.Error(), "model.weights") || !strings.Contains(err.Error(), "resnet18-f37072fd.pth") {
 		t.Errorf("error %v, want a checksum error naming model.weights and the file", err)
 	}
@@ -57,9 +59,9 @@ func TestWeightsByNameChecksum(t *testing.T) {
 
 	cfg.Model.Arch = "resnet-tiny"
 	g = models.MustBuild(specFor(cfg, 3))
-	_, err = initialWeights(context.Background(), cfg, g, zap.NewNop())
-	var ue usageError
-	if !errors.As(err, &ue) || !errors.Is(err, weights.ErrUnknownName) {
+	_, err = initialWeights(context.Background(), cfg, g, io.Discard, zap.NewNop())
+	var ee *cli.ExitError
+	if !errors.As(err, &ee) || ee.Code != cli.ExitUsage || !errors.Is(err, weights.ErrUnknownName) {
 		t.Errorf("resnet-tiny IMAGENET1K_V1: error %v, want a usage error", err)
 	}
 }
@@ -76,14 +78,14 @@ func TestTrainFromPyTorchWeights(t *testing.T) {
 		t.Skip("trains a resnet18")
 	}
 	dir := filepath.Join(t.TempDir(), "data")
-	if code := run(context.Background(), []string{"data", "synth", "-o", dir, "--train", "48", "--valid", "16", "--size", "32", "--classes", "3", "--log-format", "json"}); code != 0 {
+	if code := run(context.Background(), []string{"data", "synth", "-o", dir, "--train", "48", "--valid", "16", "--image-size", "32", "--classes", "3", "--log-format", "json"}, os.Stdout, os.Stderr); code != 0 {
 		t.Fatalf("data synth: exit %d", code)
 	}
 	out := filepath.Join(t.TempDir(), "out")
 	args := []string{"train", "--data", dir, "--output", out, "--arch", "resnet18", "--size", "32", "--epochs", "1",
 		"--train.freeze-epochs", "1", "--batch-size", "16", "--lr", "1e-3", "--train.aug", "none", "--train.threads", "2",
 		"--data.workers", "2", "--output.plots=false", "--log-format", "json", "--model.weights", pthFixture}
-	if code := run(context.Background(), args); code != 0 {
+	if code := run(context.Background(), args, os.Stdout, os.Stderr); code != 0 {
 		t.Fatalf("train: exit %d", code)
 	}
 	m, err := models.Load(filepath.Join(out, "model.onnx"))
