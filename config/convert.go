@@ -1,6 +1,7 @@
 package config
 
 import (
+	"encoding"
 	"errors"
 	"fmt"
 	"math"
@@ -10,8 +11,9 @@ import (
 	"time"
 )
 
-// textSetter is implemented by the text-typed leaves (ThresholdStrategy,
-// Shard): it parses s and returns an error giving only the reason.
+// textSetter is implemented by config's own text-typed leaves (Shard): it
+// parses s and returns an error giving only the reason. Leaves typed by
+// another package implement encoding.TextUnmarshaler instead.
 type textSetter interface {
 	setText(s string) error
 }
@@ -26,6 +28,15 @@ func setValue(dst reflect.Value, val any) error {
 			return errors.New("must be a string")
 		}
 		return ts.setText(s)
+	}
+	if tu, ok := dst.Addr().Interface().(encoding.TextUnmarshaler); ok {
+		// A leaf typed by the package that owns it (thresholds.strategy:
+		// postprocess.Strategy): its own parser decides.
+		s, ok := val.(string)
+		if !ok {
+			return errors.New("must be a string")
+		}
+		return textReason(tu.UnmarshalText([]byte(s)))
 	}
 	if dst.Type() == durationType {
 		d, err := toDuration(val)

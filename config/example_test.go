@@ -27,20 +27,6 @@ func ExampleLoadPredict() {
 	// Output: examples/model.onnx 127.0.0.1:8080 128 [cuda cpu] f1
 }
 
-func ExampleParseThresholdStrategy() {
-	s, err := config.ParseThresholdStrategy("precision>=0.9")
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
-	fmt.Println(s.Kind, s.Value, s)
-	_, err = config.ParseThresholdStrategy("precision>=90")
-	fmt.Println(err)
-	// Output:
-	// precision 0.9 precision>=0.9
-	// threshold strategy "precision>=90": precision value must be in (0, 1), got 90
-}
-
 func ExampleParseShard() {
 	s, _ := config.ParseShard("2/8")
 	fmt.Println(s.Index, s.Count, s.Enabled())

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
+
+	"github.com/tagnet/tagnet/predictor/postprocess"
 )
 
 // predictFlags returns a flag set with the predict flags, parsed from args.
@@ -101,7 +103,7 @@ func TestEnvOverrides(t *testing.T) {
 	want.Runtime.CUDAMemLimit = 1_000_000
 	want.Runtime.GraphOptimization = "basic"
 	want.Server.Batching = Batching{Enabled: true, MaxBatch: 16, MaxDelay: time.Millisecond}
-	want.Thresholds.Strategy = ThresholdStrategy{Kind: StrategyFixed, Value: 0.3}
+	want.Thresholds.Strategy = postprocess.Strategy{Kind: postprocess.KindFixed, Value: 0.3}
 	want.Predict.Extensions = []string{".png"}
 	want.Predict.Shard = Shard{Index: 1, Count: 3}
 	want.Server.Auth.BearerToken = "s3cret"
@@ -173,7 +175,7 @@ func TestFlagTypes(t *testing.T) {
 	if cfg.Server.ReadTimeout != 2*time.Second {
 		t.Errorf("server.read_timeout = %v", cfg.Server.ReadTimeout)
 	}
-	if cfg.Thresholds.Strategy != (ThresholdStrategy{Kind: StrategyRecall, Value: 0.8}) {
+	if cfg.Thresholds.Strategy != (postprocess.Strategy{Kind: postprocess.KindRecall, Value: 0.8}) {
 		t.Errorf("thresholds.strategy = %+v", cfg.Thresholds.Strategy)
 	}
 	if cfg.Predict.Shard != (Shard{Index: 0, Count: 2}) {

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
+
+	"github.com/tagnet/tagnet/predictor/postprocess"
 )
 
 // badFiles maps each testdata/*.bad.yaml file to substrings its error must
@@ -151,7 +153,7 @@ func TestFullPredict(t *testing.T) {
 		Warmup:              false,
 	}
 	want.Thresholds = Thresholds{
-		Strategy:  ThresholdStrategy{Kind: StrategyPrecision, Value: 0.9},
+		Strategy:  postprocess.Strategy{Kind: postprocess.KindPrecision, Value: 0.9},
 		Overrides: map[string]float64{"Cloudy": 0.4, "haze": 0.25},
 	}
 	want.Predict = Prediction{
@@ -289,14 +291,14 @@ func TestValidateCollectsAll(t *testing.T) {
 	p.Server.QueueSize = 0
 	p.Predict.BatchSize = 0
 	p.Runtime.Providers = []string{"gpu"}
-	p.Thresholds.Strategy = ThresholdStrategy{}
+	p.Thresholds.Strategy = postprocess.Strategy{Kind: postprocess.KindFixed, Value: 1.5}
 	p.Thresholds.Overrides = map[string]float64{"a": 0.5, "b": 2}
 	err := p.Validate()
 	wantErrors(t, err,
 		"server.queue_size: 0 is invalid: must be >= 1",
 		"predict.batch_size: 0 is invalid: must be between 1 and 4096",
 		`runtime.providers[0]: "gpu" is invalid: must be one of cpu, cuda`,
-		`thresholds.strategy: "" is invalid`,
+		`thresholds.strategy: "fixed:1.5" is invalid: fixed value must be in (0, 1), got 1.5`,
 		`thresholds.overrides["b"]: 2 is invalid: must be in (0, 1)`,
 	)
 	if n := len(keyErrors(err)); n != 5 {

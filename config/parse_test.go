@@ -1,50 +1,56 @@
 package config
 
 import (
+	"errors"
+	"strconv"
 	"testing"
+
+	"github.com/tagnet/tagnet/predictor/postprocess"
 )
 
-func TestParseThresholdStrategy(t *testing.T) {
-	for _, tc := range []struct {
-		in      string
-		want    ThresholdStrategy
-		text    string
-		wantErr string
-	}{
-		{in: "f1", want: ThresholdStrategy{Kind: StrategyF1}, text: "f1"},
-		{in: "accuracy", want: ThresholdStrategy{Kind: StrategyAccuracy}, text: "accuracy"},
-		{in: "precision>=0.9", want: ThresholdStrategy{Kind: StrategyPrecision, Value: 0.9}, text: "precision>=0.9"},
-		{in: " recall >= 0.75 ", want: ThresholdStrategy{Kind: StrategyRecall, Value: 0.75}, text: "recall>=0.75"},
-		{in: "fixed:0.5", want: ThresholdStrategy{Kind: StrategyFixed, Value: 0.5}, text: "fixed:0.5"},
-		{in: "fixed: .25", want: ThresholdStrategy{Kind: StrategyFixed, Value: 0.25}, text: "fixed:0.25"},
-		{in: "", wantErr: `threshold strategy "": must be one of f1, accuracy`},
-		{in: "F1", wantErr: "must be one of"},
-		{in: "precision>0.9", wantErr: "must be one of"},
-		{in: "precision>=", wantErr: `precision needs a number after ">=", got ""`},
-		{in: "precision>=high", wantErr: `precision needs a number after ">="`},
-		{in: "recall>=1", wantErr: "recall value must be in (0, 1), got 1"},
-		{in: "fixed:0", wantErr: "fixed value must be in (0, 1), got 0"},
-		{in: "fixed:NaN", wantErr: "fixed value must be in (0, 1)"},
-		{in: "fixed:-0.5", wantErr: "fixed value must be in (0, 1)"},
+// TestStrategyIsThePredictors: thresholds.strategy accepts and refuses
+// exactly the strings postprocess.ParseStrategy does, from a file, the
+// environment and a flag, parsing them to the same value, and a refusal
+// names the key and gives the parser's own reason.
+func TestStrategyIsThePredictors(t *testing.T) {
+	isolateEnv(t)
+	for _, in := range []string{
+		"f1", "accuracy", "precision>=0.9", "precision >= 0.9", " recall >= 0.75 ", "fixed:0.5", "fixed: .25",
+		"", "f2", "F1", "best", "precision>0.9", "precision>=", "precision>=high", "precision>=90",
+		"recall>=1", "fixed:0", "fixed:1", "fixed:NaN", "fixed:-0.5", "fixed:1e-3",
 	} {
-		got, err := ParseThresholdStrategy(tc.in)
-		if tc.wantErr != "" {
-			wantErrors(t, err, tc.wantErr)
-			continue
+		want, perr := postprocess.ParseStrategy(in)
+		var se *postprocess.StrategyError
+		if perr != nil && !errors.As(perr, &se) {
+			t.Fatalf("postprocess.ParseStrategy(%q): %v is not a StrategyError", in, perr)
 		}
-		if err != nil {
-			t.Errorf("ParseThresholdStrategy(%q): %v", tc.in, err)
-			continue
+		sources := map[string]func() (*Predict, error){
+			"file": func() (*Predict, error) {
+				return LoadPredict(writeFile(t, "s.yaml", "thresholds:\n  strategy: "+strconv.Quote(in)+"\n"), nil)
+			},
+			"flag": func() (*Predict, error) {
+				return LoadPredict("", predictFlags(t, "--thresholds.strategy="+in))
+			},
 		}
-		if got != tc.want {
-			t.Errorf("ParseThresholdStrategy(%q) = %+v, want %+v", tc.in, got, tc.want)
+		if in != "" { // an empty variable counts as unset
+			sources["env"] = func() (*Predict, error) {
+				t.Setenv(EnvName("thresholds.strategy"), in)
+				defer t.Setenv(EnvName("thresholds.strategy"), "")
+				return LoadPredict("", nil)
+			}
 		}
-		if got.String() != tc.text {
-			t.Errorf("ParseThresholdStrategy(%q).String() = %q, want %q", tc.in, got.String(), tc.text)
-		}
-		var back ThresholdStrategy
-		if err := back.UnmarshalText([]byte(got.String())); err != nil || back != got {
-			t.Errorf("round trip of %q: %+v, %v", tc.in, back, err)
+		for src, load := range sources {
+			cfg, err := load()
+			if perr != nil {
+				var ke *KeyError
+				if !errors.As(err, &ke) || ke.Key != "thresholds.strategy" || ke.Reason != se.Reason {
+					t.Errorf("%s %q: %v; want a KeyError for thresholds.strategy with postprocess's reason %q", src, in, err, se.Reason)
+				}
+				continue
+			}
+			if err != nil || cfg.Thresholds.Strategy != want {
+				t.Errorf("%s %q: %+v, %v; postprocess parses %+v", src, in, cfg, err, want)
+			}
 		}
 	}
 }

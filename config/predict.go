@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tagnet/tagnet/predictor/postprocess"
 	"github.com/tagnet/tagnet/preprocess"
 )
 
@@ -77,8 +78,10 @@ type Runtime struct {
 // Thresholds is the thresholds section of [Predict].
 type Thresholds struct {
 	// Strategy picks each class's threshold from the sweep in the model
-	// file; default f1. See [ThresholdStrategy] for the forms.
-	Strategy ThresholdStrategy `yaml:"strategy" help:"threshold strategy: f1, accuracy, precision>=P, recall>=R or fixed:T"`
+	// file; default f1. The forms, ranges and parser are the predictor's
+	// ([postprocess.Strategy], [postprocess.ParseStrategy]); the zero value
+	// means f1.
+	Strategy postprocess.Strategy `yaml:"strategy" help:"threshold strategy: f1, accuracy, precision>=P, recall>=R or fixed:T"`
 	// Overrides maps a label name to a fixed threshold in (0, 1) for that
 	// class, taking precedence over Strategy. Label names keep their case.
 	// Only a config file sets it (no environment variable or flag); nil
@@ -179,7 +182,7 @@ func DefaultPredict() *Predict {
 			OnUnavailable:       "fail",
 			Warmup:              true,
 		},
-		Thresholds: Thresholds{Strategy: ThresholdStrategy{Kind: StrategyF1}},
+		Thresholds: Thresholds{Strategy: postprocess.Strategy{Kind: postprocess.KindF1}},
 		Predict: Prediction{
 			BatchSize:  32,
 			Extensions: slices.Clone(preprocess.Extensions),
@@ -249,7 +252,7 @@ func overrideKey(label string) string {
 }
 
 func (t *Thresholds) validate(c *checker) {
-	t.Strategy.validate(c, "thresholds.strategy")
+	validateStrategy(c, "thresholds.strategy", t.Strategy)
 	labels := make([]string, 0, len(t.Overrides))
 	for l := range t.Overrides {
 		labels = append(labels, l)

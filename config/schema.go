@@ -46,7 +46,7 @@ var (
 	durationType        = reflect.TypeFor[time.Duration]()
 )
 
-// isText reports whether t is a leaf written as text (ThresholdStrategy,
+// isText reports whether t is a leaf written as text (postprocess.Strategy,
 // Shard) rather than a section.
 func isText(t reflect.Type) bool {
 	return reflect.PointerTo(t).Implements(textUnmarshalerType)

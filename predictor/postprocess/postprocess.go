@@ -47,18 +47,24 @@ import (
 	"github.com/tagnet/tagnet/models"
 )
 
+// Kind names how a [Strategy] picks thresholds. Its values are the Kind*
+// constants; config's thresholds.strategy key parses through [Strategy]'s
+// UnmarshalText, so the predictor and its configuration accept the same
+// kinds and ranges.
+type Kind string
+
 // Strategy kinds.
 const (
 	// KindF1 picks each class's best smoothed F1.
-	KindF1 = "f1"
+	KindF1 Kind = "f1"
 	// KindAccuracy picks each class's best smoothed accuracy.
-	KindAccuracy = "accuracy"
+	KindAccuracy Kind = "accuracy"
 	// KindPrecision picks the lowest threshold with precision >= Value.
-	KindPrecision = "precision"
+	KindPrecision Kind = "precision"
 	// KindRecall picks the highest threshold with recall >= Value.
-	KindRecall = "recall"
+	KindRecall Kind = "recall"
 	// KindFixed uses Value for every class.
-	KindFixed = "fixed"
+	KindFixed Kind = "fixed"
 )
 
 // SourceOverride is the [Choice.Source] of a threshold set by an override.
@@ -72,71 +78,109 @@ var ErrNoSweep = errors.New("model has no threshold sweep")
 // names a label the model does not have.
 var ErrUnknownLabel = errors.New("unknown label")
 
+// StrategyError reports a threshold strategy that is none of the accepted
+// forms, or whose value is out of range. [ParseStrategy],
+// [Strategy.UnmarshalText] and [Strategy.Validate] return it.
+type StrategyError struct {
+	// Text is the strategy as given (or its text form, from Validate).
+	Text string
+	// Reason says what is wrong, such as "precision value must be in
+	// (0, 1), got 90".
+	Reason string
+}
+
+// Error formats the error as `threshold strategy "TEXT": REASON`.
+func (e *StrategyError) Error() string {
+	return fmt.Sprintf("threshold strategy %q: %s", e.Text, e.Reason)
+}
+
+// syntaxReason is the reason given for a strategy that is none of the
+// accepted forms.
+const syntaxReason = "must be one of f1, accuracy, precision>=P, recall>=R, fixed:T (P, R, T in (0, 1))"
+
 // Strategy says how per-class thresholds are chosen from a sweep. Its text
 // form is "f1", "accuracy", "precision>=P", "recall>=R" or "fixed:T", with
 // P, R and T in (0, 1). The zero value means f1.
 type Strategy struct {
 	// Kind is one of the Kind* constants; "" means KindF1.
-	Kind string
+	Kind Kind
 	// Value is P, R or T for the precision, recall and fixed kinds; it is
 	// ignored by the others.
 	Value float64
 }
 
 // ParseStrategy parses the text form of a strategy. Blanks are ignored, so
-// "precision >= 0.9" is accepted.
+// "precision >= 0.9" is accepted; kinds are lower case. The error is a
+// *[StrategyError].
 func ParseStrategy(s string) (Strategy, error) {
 	t := strings.Join(strings.Fields(s), "")
-	switch t {
+	switch k := Kind(t); k {
 	case KindF1, KindAccuracy:
-		return Strategy{Kind: t}, nil
+		return Strategy{Kind: k}, nil
 	}
-	for _, form := range []struct{ kind, sep string }{
+	for _, form := range []struct {
+		kind Kind
+		sep  string
+	}{
 		{KindPrecision, ">="}, {KindRecall, ">="}, {KindFixed, ":"},
 	} {
-		num, ok := strings.CutPrefix(t, form.kind+form.sep)
+		num, ok := strings.CutPrefix(t, string(form.kind)+form.sep)
 		if !ok {
 			continue
 		}
 		v, err := strconv.ParseFloat(num, 64)
 		if err != nil {
-			return Strategy{}, fmt.Errorf("threshold strategy %q: %s needs a number after %q", s, form.kind, form.sep)
+			return Strategy{}, &StrategyError{s, fmt.Sprintf("%s needs a number after %q, got %q", form.kind, form.sep, num)}
 		}
-		st := Strategy{Kind: form.kind, Value: v}
-		if err := st.Validate(); err != nil {
-			return Strategy{}, err
+		if !(v > 0 && v < 1) {
+			return Strategy{}, &StrategyError{s, fmt.Sprintf("%s value must be in (0, 1), got %s", form.kind, num)}
 		}
-		return st, nil
+		return Strategy{Kind: form.kind, Value: v}, nil
 	}
-	return Strategy{}, fmt.Errorf("threshold strategy %q: want f1, accuracy, precision>=P, recall>=R or fixed:T", s)
+	return Strategy{}, &StrategyError{s, syntaxReason}
 }
 
-// Validate reports whether the strategy is usable.
+// Validate reports whether a strategy built in code is usable (parsed ones
+// always are). The error is a *[StrategyError].
 func (s Strategy) Validate() error {
 	switch s.Kind {
 	case "", KindF1, KindAccuracy:
 		return nil
 	case KindPrecision, KindRecall, KindFixed:
 		if !(s.Value > 0 && s.Value < 1) {
-			return fmt.Errorf("threshold strategy %s: value %v is outside (0, 1)", s.Kind, s.Value)
+			return &StrategyError{s.String(), fmt.Sprintf("%s value must be in (0, 1), got %v", s.Kind, s.Value)}
 		}
 		return nil
 	}
-	return fmt.Errorf("threshold strategy %q: unknown kind (want f1, accuracy, precision, recall or fixed)", s.Kind)
+	return &StrategyError{string(s.Kind), syntaxReason}
 }
 
-// String returns the text form, such as "precision>=0.9".
+// String returns the text form, such as "precision>=0.9"; the zero value
+// is "f1".
 func (s Strategy) String() string {
 	v := strconv.FormatFloat(s.Value, 'g', -1, 64)
 	switch s.Kind {
 	case "":
-		return KindF1
+		return string(KindF1)
 	case KindPrecision, KindRecall:
-		return s.Kind + ">=" + v
+		return string(s.Kind) + ">=" + v
 	case KindFixed:
-		return s.Kind + ":" + v
+		return string(s.Kind) + ":" + v
 	}
-	return s.Kind
+	return string(s.Kind)
+}
+
+// MarshalText implements [encoding.TextMarshaler] with the text form.
+func (s Strategy) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// UnmarshalText implements [encoding.TextUnmarshaler] with [ParseStrategy].
+func (s *Strategy) UnmarshalText(b []byte) error {
+	v, err := ParseStrategy(string(b))
+	if err != nil {
+		return err
+	}
+	*s = v
+	return nil
 }
 
 // Choice is the threshold chosen for one class.

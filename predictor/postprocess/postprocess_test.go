@@ -199,25 +199,78 @@ func TestWithoutSweep(t *testing.T) {
 	}
 }
 
+// strategyCases are the accepted and refused strategy texts, with the
+// parse or the reason; config's tests hold thresholds.strategy to them.
+var strategyCases = []struct {
+	In     string
+	Want   Strategy
+	Text   string // the text form of Want
+	Reason string // "" when accepted
+}{
+	{In: "f1", Want: Strategy{Kind: KindF1}, Text: "f1"},
+	{In: "accuracy", Want: Strategy{Kind: KindAccuracy}, Text: "accuracy"},
+	{In: "precision>=0.9", Want: Strategy{Kind: KindPrecision, Value: 0.9}, Text: "precision>=0.9"},
+	{In: "precision >= 0.9", Want: Strategy{Kind: KindPrecision, Value: 0.9}, Text: "precision>=0.9"},
+	{In: " recall >= 0.75 ", Want: Strategy{Kind: KindRecall, Value: 0.75}, Text: "recall>=0.75"},
+	{In: "fixed:0.5", Want: Strategy{Kind: KindFixed, Value: 0.5}, Text: "fixed:0.5"},
+	{In: "fixed: .25", Want: Strategy{Kind: KindFixed, Value: 0.25}, Text: "fixed:0.25"},
+	{In: "", Reason: syntaxReason},
+	{In: "f2", Reason: syntaxReason},
+	{In: "F1", Reason: syntaxReason},
+	{In: "precision>0.9", Reason: syntaxReason},
+	{In: "recall>0.5", Reason: syntaxReason},
+	{In: "precision>=", Reason: `precision needs a number after ">=", got ""`},
+	{In: "precision>=high", Reason: `precision needs a number after ">=", got "high"`},
+	{In: "precision>=90", Reason: "precision value must be in (0, 1), got 90"},
+	{In: "recall>=1", Reason: "recall value must be in (0, 1), got 1"},
+	{In: "fixed:0", Reason: "fixed value must be in (0, 1), got 0"},
+	{In: "fixed:1", Reason: "fixed value must be in (0, 1), got 1"},
+	{In: "fixed:NaN", Reason: "fixed value must be in (0, 1), got NaN"},
+	{In: "fixed:-0.1", Reason: "fixed value must be in (0, 1), got -0.1"},
+}
+
 func TestParseStrategy(t *testing.T) {
-	for in, want := range map[string]Strategy{
-		"f1":               {Kind: KindF1},
-		"accuracy":         {Kind: KindAccuracy},
-		"precision >= 0.9": {Kind: KindPrecision, Value: 0.9},
-		"recall>=0.25":     {Kind: KindRecall, Value: 0.25},
-		"fixed:0.5":        {Kind: KindFixed, Value: 0.5},
-	} {
-		got, err := ParseStrategy(in)
-		if err != nil || got != want {
-			t.Errorf("ParseStrategy(%q) = %+v, %v; want %+v", in, got, err, want)
+	for _, tc := range strategyCases {
+		got, err := ParseStrategy(tc.In)
+		var back Strategy
+		uerr := back.UnmarshalText([]byte(tc.In))
+		if tc.Reason != "" {
+			var se *StrategyError
+			if !errors.As(err, &se) || se.Reason != tc.Reason || se.Text != tc.In {
+				t.Errorf("ParseStrategy(%q): %v, want a StrategyError %q", tc.In, err, tc.Reason)
+			}
+			if uerr == nil || uerr.Error() != err.Error() {
+				t.Errorf("UnmarshalText(%q): %v, want %v", tc.In, uerr, err)
+			}
+			continue
 		}
-		if again, err := ParseStrategy(got.String()); err != nil || again != got {
-			t.Errorf("%q does not round-trip: %+v, %v", got.String(), again, err)
+		if err != nil || got != tc.Want || got.String() != tc.Text {
+			t.Errorf("ParseStrategy(%q) = %+v (%q), %v; want %+v (%q)", tc.In, got, got.String(), err, tc.Want, tc.Text)
+		}
+		if uerr != nil || back != got {
+			t.Errorf("UnmarshalText(%q) = %+v, %v", tc.In, back, uerr)
+		}
+		if b, _ := got.MarshalText(); string(b) != tc.Text {
+			t.Errorf("MarshalText of %q = %q", tc.In, b)
+		}
+		if err := got.Validate(); err != nil {
+			t.Errorf("a parsed strategy fails Validate: %v", err)
 		}
 	}
-	for _, bad := range []string{"", "f2", "fixed:1", "fixed:0", "precision>=x", "recall>0.5", "fixed:-0.1"} {
-		if _, err := ParseStrategy(bad); err == nil {
-			t.Errorf("ParseStrategy(%q) succeeded", bad)
+	// Built in code: the zero value is f1; a value out of range or an
+	// unknown kind is refused with the parser's reasons.
+	if err := (Strategy{}).Validate(); err != nil || (Strategy{}).String() != "f1" {
+		t.Errorf("zero strategy: %q, %v", Strategy{}.String(), err)
+	}
+	for st, reason := range map[Strategy]string{
+		{Kind: KindFixed, Value: 1}:     "fixed value must be in (0, 1), got 1",
+		{Kind: KindPrecision}:           "precision value must be in (0, 1), got 0",
+		{Kind: "best"}:                  syntaxReason,
+		{Kind: KindRecall, Value: -0.5}: "recall value must be in (0, 1), got -0.5",
+	} {
+		var se *StrategyError
+		if err := st.Validate(); !errors.As(err, &se) || se.Reason != reason {
+			t.Errorf("Validate(%+v) = %v, want %q", st, err, reason)
 		}
 	}
 }
