@@ -12,6 +12,12 @@
 // (AVX512_BF16 or AMX, as oneDNN detects it); [DisableBF16] and the
 // environment variable TAGNET_NO_BF16 turn it off for tests.
 //
+// Beside the products it holds the engine's other native loops, each with
+// a pure-Go twin that tests hold it to bit for bit: im2col to float32 and
+// to bf16 ([Im2col], [Im2colBF16]) and BatchNorm's per-channel passes
+// ([BNStats], [BNApply], [BNGradSums], [BNGradInput]), which Go does not
+// vectorise.
+//
 // Matrices are row-major. All functions check their arguments and panic on a
 // shape mismatch: these are programmer errors, never input errors.
 package blas

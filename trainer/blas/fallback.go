@@ -69,3 +69,15 @@ func (o Operand) float32s() []float32 {
 	}
 	return f
 }
+
+func bnStats(x []float32) (mean, variance float64) { return refBNStats(x) }
+
+func bnApply(y, x, res []float32, a, b float32, relu bool) { refBNApply(y, x, res, a, b, relu) }
+
+func bnGradSums(x, dy, y, gs, dres []float32, mean float32, relu, resAdd bool) (sg, sgx float64) {
+	return refBNGradSums(x, dy, y, gs, dres, mean, relu, resAdd)
+}
+
+func bnGradInput(dx, x, dy, y []float32, mean, ka, kb, kc float32, relu, add bool) {
+	refBNGradInput(dx, x, dy, y, mean, ka, kb, kc, relu, add)
+}

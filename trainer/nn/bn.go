@@ -5,6 +5,7 @@ import (
 	"math"
 
 	"github.com/tagnet/tagnet/models"
+	"github.com/tagnet/tagnet/trainer/blas"
 	"github.com/tagnet/tagnet/trainer/tensor"
 )
 
@@ -80,35 +81,6 @@ func (b *batchNorm) backward() {
 	b.net.pool.run(b.bwdFn)
 }
 
-// stats returns the mean and biased variance of seg in float64, shifted
-// by its first value against cancellation.
-func stats(seg []float32) (mean, variance float64) {
-	x0 := seg[0]
-	var s0, s1, s2, s3, q0, q1, q2, q3 float64
-	i := 0
-	for ; i+4 <= len(seg); i += 4 {
-		v := seg[i : i+4 : i+4]
-		d0, d1, d2, d3 := float64(v[0]-x0), float64(v[1]-x0), float64(v[2]-x0), float64(v[3]-x0)
-		s0 += d0
-		s1 += d1
-		s2 += d2
-		s3 += d3
-		q0 += d0 * d0
-		q1 += d1 * d1
-		q2 += d2 * d2
-		q3 += d3 * d3
-	}
-	for ; i < len(seg); i++ {
-		d := float64(seg[i] - x0)
-		s0 += d
-		q0 += d * d
-	}
-	m := float64(len(seg))
-	s := (s0 + s1 + s2 + s3) / m
-	q := (q0 + q1 + q2 + q3) / m
-	return float64(x0) + s, max(0, q-s*s)
-}
-
 // channelStats sets mean[c] and invstd[c] from the batch (training, also
 // updating the running estimates) or from the running estimates.
 func (b *batchNorm) channelStats(c int, mean, variance float64, count int) {
@@ -135,35 +107,16 @@ func (b *batchNorm) forwardWorker(int) {
 			xs := b.x.data[c*m : (c+1)*m]
 			var mean, variance float64
 			if b.train {
-				mean, variance = stats(xs)
+				mean, variance = blas.BNStats(xs)
 			}
 			b.channelStats(c, mean, variance, m)
 			a := float64(b.gamma.Value[c]) * b.invstd[c]
 			sa, sb := float32(a), float32(float64(b.beta.Value[c])-b.mean[c]*a)
-			ys := b.y.data[c*m : (c+1)*m]
-			ys = ys[:len(xs)]
-			switch {
-			case b.res != nil:
-				rs := b.res.data[c*m : (c+1)*m]
-				rs = rs[:len(xs)]
-				if b.relu {
-					for i, v := range xs {
-						ys[i] = max(0, v*sa+sb+rs[i])
-					}
-				} else {
-					for i, v := range xs {
-						ys[i] = v*sa + sb + rs[i]
-					}
-				}
-			case b.relu:
-				for i, v := range xs {
-					ys[i] = max(0, v*sa+sb)
-				}
-			default:
-				for i, v := range xs {
-					ys[i] = v*sa + sb
-				}
+			var rs []float32
+			if b.res != nil {
+				rs = b.res.data[c*m : (c+1)*m]
 			}
+			blas.BNApply(b.y.data[c*m:(c+1)*m], xs, rs, sa, sb, b.relu)
 		}
 	}
 }
@@ -183,15 +136,11 @@ func (b *batchNorm) backwardWorker(int) {
 		for c := lo; c < hi; c++ {
 			xs := b.x.data[c*m : (c+1)*m]
 			dys := b.y.grad[c*m : (c+1)*m]
-			dys = dys[:len(xs)]
 			ys := b.y.data[c*m : (c+1)*m]
-			ys = ys[:len(xs)]
 			dxs := b.x.grad[c*m : (c+1)*m]
-			dxs = dxs[:len(xs)]
 			var drs []float32
 			if b.res != nil {
 				drs = b.res.grad[c*m : (c+1)*m]
-				drs = drs[:len(xs)]
 			}
 			mean32 := float32(b.mean[c])
 			// g goes to gs: dx itself, or (accumulating) nowhere but the
@@ -200,7 +149,7 @@ func (b *batchNorm) backwardWorker(int) {
 			if !dxAdd {
 				gs = dxs
 			}
-			sg, sgx := bnGradSums(xs, dys, ys, gs, drs, mean32, relu, resAdd)
+			sg, sgx := blas.BNGradSums(xs, dys, ys, gs, drs, mean32, relu, resAdd)
 			invstd := b.invstd[c]
 			sgx *= invstd // Σ g·x̂
 			if !b.gamma.Frozen {
@@ -214,86 +163,9 @@ func (b *batchNorm) backwardWorker(int) {
 			ka := float32(k)                      // × g
 			kb := float32(-k * sgx * invstd / fm) // × (x − mean)
 			kc := float32(-k * sg / fm)           // constant
-			if !dxAdd {
-				for i, x := range xs {
-					dxs[i] = ka*dxs[i] + kb*(x-mean32) + kc
-				}
-				continue
-			}
-			for i, x := range xs {
-				g := dys[i]
-				if relu {
-					g = reluMask(g, ys[i])
-				}
-				dxs[i] += ka*g + kb*(x-mean32) + kc
-			}
+			blas.BNGradInput(dxs, xs, dys, ys, mean32, ka, kb, kc, relu, dxAdd)
 		}
 	}
-}
-
-// reluMask returns g where y > 0 and 0 where y == 0, for y a ReLU output
-// (never negative), without a branch: the ReLU pattern is random, and a
-// mispredicted branch per element costs more than the arithmetic.
-func reluMask(g, y float32) float32 {
-	yb := int32(math.Float32bits(y))
-	mask := uint32(-yb >> 31) // all ones when y > 0
-	return math.Float32frombits(math.Float32bits(g) & mask)
-}
-
-// bnGradSums returns Σg and Σg·(x − mean) over one channel, with g = dy
-// masked by the ReLU output y when relu; it stores g into gs and into (or,
-// with resAdd, onto) drs when those are not nil.
-func bnGradSums(xs, dys, ys, gs, drs []float32, mean float32, relu, resAdd bool) (sg, sgx float64) {
-	n := len(xs)
-	dys, ys = dys[:n], ys[:n]
-	const block = 256 // float32 partial sums over short blocks, float64 across
-	for lo := 0; lo < n; lo += block {
-		hi := min(n, lo+block)
-		var s0, s1, t0, t1 float32
-		i := lo
-		for ; i+2 <= hi; i += 2 {
-			g0, g1 := dys[i], dys[i+1]
-			if relu {
-				g0, g1 = reluMask(g0, ys[i]), reluMask(g1, ys[i+1])
-			}
-			if gs != nil {
-				gs[i], gs[i+1] = g0, g1
-			}
-			if drs != nil {
-				if resAdd {
-					drs[i] += g0
-					drs[i+1] += g1
-				} else {
-					drs[i], drs[i+1] = g0, g1
-				}
-			}
-			s0 += g0
-			s1 += g1
-			t0 += g0 * (xs[i] - mean)
-			t1 += g1 * (xs[i+1] - mean)
-		}
-		for ; i < hi; i++ {
-			g := dys[i]
-			if relu {
-				g = reluMask(g, ys[i])
-			}
-			if gs != nil {
-				gs[i] = g
-			}
-			if drs != nil {
-				if resAdd {
-					drs[i] += g
-				} else {
-					drs[i] = g
-				}
-			}
-			s0 += g
-			t0 += g * (xs[i] - mean)
-		}
-		sg += float64(s0) + float64(s1)
-		sgx += float64(t0) + float64(t1)
-	}
-	return sg, sgx
 }
 
 // forwardFlat is BatchNorm1d on [N,F] (the head; small, one goroutine).
