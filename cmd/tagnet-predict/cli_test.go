@@ -97,6 +97,7 @@ func TestFlagsOfOtherCommands(t *testing.T) {
 		{[]string{"serve", "--model", modelPath, "--predict.output", "x.csv"}, []string{"unknown flag: --predict.output", "predict has it"}},
 		{[]string{"serve", "--model", modelPath, "--batch-size", "4"}, []string{"unknown flag: --batch-size", "predict has it"}},
 		{[]string{"merge", "--strategy", "f1", "x.jsonl"}, []string{"unknown flag: --strategy"}},
+		{[]string{"info", "-o", "x.csv", modelPath}, []string{"unknown shorthand flag: 'o' in -o", "merge and predict have it"}},
 	} {
 		r := runIn(t, tc.args...)
 		if r.code != cli.ExitUsage {

@@ -161,14 +161,17 @@ func wrapRunE(c *cobra.Command) {
 // flagError explains an unknown flag that other commands of the tree take:
 // "unknown flag: --server.listen (not a flag of predict; serve has it)".
 func flagError(root, c *cobra.Command, err error) error {
-	name, ok := strings.CutPrefix(err.Error(), "unknown flag: --")
-	if !ok {
-		return err
+	has := func(*cobra.Command) bool { return false }
+	if name, ok := strings.CutPrefix(err.Error(), "unknown flag: --"); ok {
+		has = func(x *cobra.Command) bool { return x.LocalFlags().Lookup(name) != nil }
+	} else if msg, ok := strings.CutPrefix(err.Error(), "unknown shorthand flag: '"); ok && len(msg) > 1 && msg[1] == '\'' {
+		// "unknown shorthand flag: 'o' in -o"
+		has = func(x *cobra.Command) bool { return x.LocalFlags().ShorthandLookup(msg[:1]) != nil }
 	}
 	var users []string
 	var walk func(*cobra.Command)
 	walk = func(x *cobra.Command) {
-		if x != c && x.Runnable() && x.LocalFlags().Lookup(name) != nil {
+		if x != c && x.Runnable() && has(x) {
 			users = append(users, subPath(root, x))
 		}
 		for _, sub := range x.Commands() {

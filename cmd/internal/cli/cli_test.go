@@ -35,6 +35,9 @@ func tree() *cobra.Command {
 	}
 	serve := &cobra.Command{Use: "serve", RunE: func(*cobra.Command, []string) error { return nil }}
 	config.AddPredictFlagsFor(serve.Flags(), "server.listen")
+	if err := config.AddAlias(serve.Flags(), "listen", "l", "server.listen", "address (server.listen)"); err != nil {
+		panic(err)
+	}
 	root.AddCommand(fail, serve)
 	return root
 }
@@ -53,6 +56,8 @@ func TestExecute(t *testing.T) {
 		{[]string{"nothing"}, ExitUsage, `prog: unknown command "nothing" for "prog"` + "\n"},
 		{[]string{"fail", "--server.listen=:1", "ok"}, ExitUsage, "prog: unknown flag: --server.listen (not a flag of fail; serve has it)\n"},
 		{[]string{"fail", "--no-such", "ok"}, ExitUsage, "prog: unknown flag: --no-such\n"},
+		{[]string{"fail", "-l", ":1", "ok"}, ExitUsage, "prog: unknown shorthand flag: 'l' in -l (not a flag of fail; serve has it)\n"},
+		{[]string{"fail", "-z", "ok"}, ExitUsage, "prog: unknown shorthand flag: 'z' in -z\n"},
 		{[]string{"fail", "ok", "--log-format", "json", "-c", "x.yaml"}, ExitOK, ""},
 	} {
 		var stdout, stderr bytes.Buffer
