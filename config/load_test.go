@@ -51,9 +51,9 @@ var badFiles = map[string][]string{
 	"not-yaml.predict.bad.yaml":             {`parsing YAML file testdata/not-yaml.predict.bad.yaml: yaml: line`},
 	"train-section.predict.bad.yaml":        {`:1: train: unknown key (train is a section of the tagnet-train configuration)`},
 
-	"bad-arch.train.bad.yaml":        {`:2: model.arch: "vgg16" is invalid: must be one of resnet18, resnet34, resnet50, resnet-tiny`},
-	"bad-size.train.bad.yaml":        {`:2: model.size: 8 is invalid: must be between 16 and 1024`},
-	"bad-width.train.bad.yaml":       {`:2: model.width: 0 is invalid: must be in (0, 4]`},
+	"bad-arch.train.bad.yaml":        {`:2: model.arch: "vgg16" is invalid: must be one of resnet-tiny, resnet18, resnet34, resnet50`},
+	"bad-size.train.bad.yaml":        {`:2: model.size: 8 is invalid: must be between 16 and 4096`},
+	"bad-width.train.bad.yaml":       {`:2: model.width: 0 is invalid: must be in (0, 8]`},
 	"bad-weights.train.bad.yaml":     {`:2: model.weights: "` + filepath.Join("testdata", "imagenet.h5") + `" is invalid: must be empty, a weights name`},
 	"bad-valid-pct.train.bad.yaml":   {`:2: data.valid_pct: 1 is invalid: must be in (0, 1)`},
 	"bad-on-bad-item.train.bad.yaml": {`:2: data.on_bad_item: "ignore" is invalid: must be one of skip, fail`},
@@ -68,7 +68,7 @@ var badFiles = map[string][]string{
 	"server-section.train.bad.yaml":  {`:1: server: unknown key (server is a section of the tagnet-predict configuration)`},
 	"many-errors.train.bad.yaml": {
 		`:2: model.arch: "vgg16" is invalid`,
-		`:3: model.size: 2048 is invalid`,
+		`:3: model.size: 8192 is invalid`,
 		`:5: train.epochs: 0 is invalid`,
 		`:6: train.min_scale: 0 is invalid: must be in (0, 1]`,
 		`:8: log.format: "xml" is invalid: must be one of console, json`,

@@ -5,6 +5,9 @@ import (
 	"strconv"
 	"testing"
 
+	"github.com/spf13/pflag"
+
+	"github.com/tagnet/tagnet/models"
 	"github.com/tagnet/tagnet/predictor/postprocess"
 )
 
@@ -114,4 +117,52 @@ func TestShardFromEnv(t *testing.T) {
 	t.Setenv(JobCompletionIndexEnv, "")
 	_, err = ShardFromEnv(2)
 	wantErrors(t, err, "JOB_COMPLETION_INDEX is not set")
+}
+
+// TestModelKeysAreTheSpecs: model.arch, model.size, model.stem,
+// model.head and model.width accept and refuse exactly what models.Spec
+// does (its ranges are the trainer's and the predictor's), with its
+// reasons.
+func TestModelKeysAreTheSpecs(t *testing.T) {
+	isolateEnv(t)
+	for _, tc := range []struct{ key, value string }{
+		{"model.width", "8"}, {"model.width", "8.5"}, {"model.width", "4.5"}, {"model.width", "0"}, {"model.width", "-1"},
+		{"model.size", "16"}, {"model.size", "15"}, {"model.size", "4096"}, {"model.size", "4097"}, {"model.size", "2048"},
+		{"model.arch", "resnet-tiny"}, {"model.arch", "resnet101"},
+		{"model.stem", "small"}, {"model.stem", "tiny"},
+		{"model.head", "linear"}, {"model.head", "mlp"},
+	} {
+		fs := pflag.NewFlagSet("tagnet-train", pflag.ContinueOnError)
+		AddTrainFlags(fs)
+		if err := fs.Parse([]string{"--" + FlagName(tc.key) + "=" + tc.value}); err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := LoadTrain("", fs)
+		d := DefaultTrain()
+		spec := models.Spec{Arch: d.Model.Arch, NumClasses: 1, InputSize: d.Model.Size,
+			Stem: models.Stem(d.Model.Stem), Head: models.Head(d.Model.Head), Width: d.Model.Width}
+		switch tc.key {
+		case "model.width":
+			spec.Width, _ = strconv.ParseFloat(tc.value, 64)
+		case "model.size":
+			spec.InputSize, _ = strconv.Atoi(tc.value)
+		case "model.arch":
+			spec.Arch = tc.value
+		case "model.stem":
+			spec.Stem = models.Stem(tc.value)
+		case "model.head":
+			spec.Head = models.Head(tc.value)
+		}
+		problems := spec.Problems()
+		if len(problems) == 0 {
+			if err != nil || cfg == nil {
+				t.Errorf("%s=%s: %v; models.Spec accepts it", tc.key, tc.value, err)
+			}
+			continue
+		}
+		var ke *KeyError
+		if !errors.As(err, &ke) || ke.Key != tc.key || ke.Reason != problems[0].Reason {
+			t.Errorf("%s=%s: %v; want a KeyError for %s with models' reason %q", tc.key, tc.value, err, tc.key, problems[0].Reason)
+		}
+	}
 }

@@ -4,6 +4,8 @@ import (
 	"path/filepath"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/tagnet/tagnet/models"
 )
 
 // Train is the configuration of tagnet-train. Keys are the YAML names of
@@ -84,8 +86,9 @@ type Architecture struct {
 	// Stem is the input stem: "imagenet" (the default: 7×7 stride-2 conv and
 	// max-pool) or "small" (3×3 stride-1, for small images).
 	Stem string `yaml:"stem" help:"input stem: imagenet or small"`
-	// Width multiplies the channel counts, in (0, 4]; default 1.
-	Width float64 `yaml:"width" help:"channel width multiplier, in (0, 4]"`
+	// Width multiplies the channel counts, in (0, models.MaxWidth] = (0, 8];
+	// default 1.
+	Width float64 `yaml:"width" help:"channel width multiplier, in (0, 8]"`
 	// Head is the classifier head: "fastai" (the default: pooling,
 	// batch-norm, dropout and two linear layers) or "linear".
 	Head string `yaml:"head" help:"classifier head: fastai or linear"`
@@ -103,7 +106,8 @@ type Architecture struct {
 	// mirror); "" (the default) means torchvision's,
 	// https://download.pytorch.org/models.
 	WeightsURL string `yaml:"weights_url" help:"base URL of named weights (empty = https://download.pytorch.org/models)"`
-	// Size is the square input size in pixels, 16 to 1024; default 128.
+	// Size is the square input size in pixels, models.MinInputSize to
+	// models.MaxInputSize (16 to 4096); default 128.
 	Size int `yaml:"size" help:"square input size in pixels"`
 	// ZeroInitResidual starts the last batch-norm of each residual block at
 	// zero; default false.
@@ -298,14 +302,22 @@ func (d *Data) validate(c *checker) {
 	c.oneOf("data.resize", d.Resize, "crop", "squish")
 }
 
+// specKeys maps the fields of a models.Spec to the keys of the model
+// section that set them.
+var specKeys = map[string]string{
+	"arch": "model.arch", "input_size": "model.size", "stem": "model.stem", "head": "model.head", "width": "model.width",
+}
+
 func (a *Architecture) validate(c *checker) {
-	c.oneOf("model.arch", a.Arch, "resnet18", "resnet34", "resnet50", "resnet-tiny")
-	c.oneOf("model.stem", a.Stem, "imagenet", "small")
-	if !(a.Width > 0 && a.Width <= 4) {
-		c.fail("model.width", a.Width, "must be in (0, 4]")
+	// The architecture's names and ranges are models.Spec's: validate
+	// through it, so that what the configuration accepts is what the
+	// trainer can build and the predictor can load.
+	spec := models.Spec{Arch: a.Arch, NumClasses: 1, InputSize: a.Size, Stem: models.Stem(a.Stem), Head: models.Head(a.Head), Width: a.Width}
+	for _, p := range spec.Problems() {
+		if key, ok := specKeys[p.Field]; ok {
+			c.fail(key, p.Value, "%s", p.Reason)
+		}
 	}
-	c.oneOf("model.head", a.Head, "fastai", "linear")
-	between(c, "model.size", a.Size, 16, 1024)
 	if IsWeightsFile(a.Weights) {
 		switch strings.ToLower(filepath.Ext(a.Weights)) {
 		case ".pth", ".pt", ".bin", ".ckpt", ".safetensors", ".onnx":

@@ -15,7 +15,6 @@ import (
 	"fmt"
 	"math"
 	"sort"
-	"strings"
 )
 
 // Op names a layer kind of the architecture description.
@@ -179,26 +178,12 @@ func (s Spec) Normalized() Spec {
 	return s
 }
 
-// Validate reports the first problem with s, naming the field.
+// Validate reports the first problem with s after [Spec.Normalized] (an
+// empty stem or head and a zero width take their defaults), naming the
+// field: a *[SpecError].
 func (s Spec) Validate() error {
-	s = s.Normalized()
-	if _, ok := archs[s.Arch]; !ok {
-		return fmt.Errorf("arch %q is unknown: must be one of %s", s.Arch, strings.Join(Archs(), ", "))
-	}
-	if s.NumClasses < 1 {
-		return fmt.Errorf("num_classes %d is invalid: must be >= 1", s.NumClasses)
-	}
-	if s.InputSize < 16 || s.InputSize > 4096 {
-		return fmt.Errorf("input_size %d is invalid: must be in [16, 4096]", s.InputSize)
-	}
-	if s.Stem != StemImageNet && s.Stem != StemSmall {
-		return fmt.Errorf("stem %q is unknown: must be imagenet or small", s.Stem)
-	}
-	if s.Head != HeadLinear && s.Head != HeadFastai {
-		return fmt.Errorf("head %q is unknown: must be linear or fastai", s.Head)
-	}
-	if !(s.Width > 0 && s.Width <= 8) || math.IsNaN(s.Width) {
-		return fmt.Errorf("width %g is invalid: must be in (0, 8]", s.Width)
+	if p := s.Normalized().Problems(); len(p) > 0 {
+		return p[0]
 	}
 	return nil
 }

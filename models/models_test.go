@@ -294,7 +294,7 @@ func TestReaderRejects(t *testing.T) {
 		{"bad schema", edit(setProp(KeySchema, "one")), "not major.minor"},
 		{"no schema", edit(func(mp *pb.ModelProto) { mp.MetadataProps = nil }), "not a tagnet model"},
 		{"label count", edit(setProp(KeyLabels, `["a"]`)), "1 labels for 2 classes"},
-		{"bad spec", edit(setProp(KeySpec, `{"arch":"vgg16","num_classes":2,"input_size":32}`)), `arch "vgg16" is unknown`},
+		{"bad spec", edit(setProp(KeySpec, `{"arch":"vgg16","num_classes":2,"input_size":32}`)), `arch "vgg16" is invalid: must be one of`},
 		{"missing weight", edit(func(mp *pb.ModelProto) { mp.Graph.Initializer = mp.Graph.Initializer[1:] }), "no initializer conv1.weight"},
 		{"truncated weight", edit(func(mp *pb.ModelProto) { mp.Graph.Initializer[0].RawData = mp.Graph.Initializer[0].RawData[:8] }), "raw bytes"},
 	} {
