@@ -203,7 +203,7 @@ func BenchmarkPreprocess(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				start := time.Now()
-				if err := p.Preprocess(dst, photos[i], 0); err != nil {
+				if err := p.Preprocess(dst, photos[i]); err != nil {
 					b.Fatal(err)
 				}
 				l = append(l, time.Since(start))
@@ -306,7 +306,7 @@ func predDecodeCost(b *testing.B, p *predictor.Predictor, photos [][]byte) time.
 	for range 3 {
 		start := time.Now()
 		for _, ph := range photos {
-			if err := p.Preprocess(dst, ph, 0); err != nil {
+			if err := p.Preprocess(dst, ph); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -18,7 +18,16 @@
 //   - [Predictor.Forward]: a float32 [N,3,H,W] batch → [N,C] logits;
 //   - [Predictor.Postprocess]: logits → [Prediction]s.
 //
-// [Predictor.PredictBytes] chains the three for a handful of images.
+// A [Batch] carries images through the three together: its slots are
+// filled by decoding (concurrently, slot by slot), then [Predictor.Run]
+// packs the images that decoded, runs them in forward passes of at most
+// MaxBatch, postprocesses them and scatters each prediction back to its
+// slot; a bad image keeps its own error. This is the one batch loop of the
+// predictor: [Predictor.PredictBytes] (a handful of images), package batch
+// (directories, decoding the next batches while the session runs one) and
+// the HTTP service (several requests gathered into one batch) all run
+// through it. Decoding limits are the Preprocessor's, set once from
+// [Options] (MaxPixels, MaxBytes), and the warm-up runs once, in [New].
 // [Describe] reports what [Predictor.Info] reports without loading ONNX
 // Runtime, for commands that only inspect a model.
 //

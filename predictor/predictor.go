@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"runtime"
 	"slices"
 	"sync"
 
@@ -31,24 +30,32 @@ var ErrImage = errors.New("bad image")
 
 // Options configures New. The zero value runs on the CPU with ONNX
 // Runtime's default threading, f1 thresholds, no warm-up, batches of up to
-// DefaultMaxBatch and preprocess.DefaultMaxPixels, and logs nothing.
+// DefaultMaxBatch and preprocess's default decoding limits, and logs
+// nothing.
 type Options struct {
 	// Session configures the ONNX Runtime session (threads, providers,
 	// CUDA). Its Logger, when nil, is set to Logger.
 	Session ort.SessionOptions
 	// Thresholds says how per-class thresholds are chosen.
 	Thresholds Thresholds
-	// Warmup, when positive, runs one zero batch of that size before New
-	// returns, so the first real batch is not slow. Zero means no warm-up.
+	// Warmup, when positive, runs one zero batch of that size (the
+	// model's fixed batch size when it has one) before New returns, so the
+	// first real batch is not slow. Zero means no warm-up. This is the
+	// only warm-up: package serve and cmd run none of their own.
 	Warmup int
-	// MaxBatch is the largest batch PredictBytes sends to the session;
-	// zero means DefaultMaxBatch.
+	// MaxBatch is the largest forward pass Run (and so PredictBytes,
+	// package batch and the HTTP service) sends to the session; zero means
+	// DefaultMaxBatch.
 	MaxBatch int
 	// MaxPixels is the pixel limit (width × height, read from the header
-	// before decoding) used when a Preprocess call passes 0 and by
-	// PredictBytes. Zero means preprocess.DefaultMaxPixels; negative
-	// means no limit.
+	// before decoding) of every image the predictor preprocesses: the
+	// Preprocessor's preprocess.Limits.MaxPixels. Zero means
+	// preprocess.DefaultMaxPixels; negative means no limit.
 	MaxPixels int64
+	// MaxBytes bounds the encoded size PreprocessReader and PreprocessFile
+	// read: preprocess.Limits.MaxBytes. Zero means
+	// preprocess.DefaultMaxBytes; negative means no limit.
+	MaxBytes int64
 	// Logger receives the predictor's log lines. Nil means none.
 	Logger *zap.Logger
 }
@@ -56,17 +63,17 @@ type Options struct {
 // Predictor runs one tagnet model: preprocessing, ONNX Runtime forward pass
 // and postprocessing. It is safe for concurrent use by many goroutines.
 type Predictor struct {
-	m         *model
-	pre       *preprocess.Preprocessor
-	sess      *ort.Session
-	thr       []float64
-	labels    []string
-	fixed     int  // the model's fixed batch size; 0 when dynamic
-	probs     bool // the output holds probabilities, not logits
-	maxBatch  int
-	maxPixels int64
-	logger    *zap.Logger
-	bufs      sync.Pool // *[]float32 of maxBatch × InputLen, for PredictBytes
+	m        *model
+	pre      *preprocess.Preprocessor
+	sess     *ort.Session
+	thr      []float64
+	labels   []string
+	fixed    int  // the model's fixed batch size; 0 when dynamic
+	probs    bool // the output holds probabilities, not logits
+	maxBatch int
+	logger   *zap.Logger
+	batches  sync.Pool // *Batch of maxBatch slots, for PredictBytes
+	gather   sync.Pool // *[]float32, Run's buffer for several batches
 }
 
 // New opens the model file at modelPath on rt. It reads the metadata,
@@ -86,7 +93,7 @@ func New(rt *ort.Runtime, modelPath string, opts Options) (*Predictor, error) {
 	if err != nil {
 		return nil, err
 	}
-	pre, err := preprocess.New(m.pre, preprocess.Limits{})
+	pre, err := preprocess.New(m.pre, preprocess.Limits{MaxPixels: opts.MaxPixels, MaxBytes: opts.MaxBytes})
 	if err != nil {
 		return nil, fmt.Errorf("loading model %s: %w", modelPath, err)
 	}
@@ -100,11 +107,10 @@ func New(rt *ort.Runtime, modelPath string, opts Options) (*Predictor, error) {
 	}
 	p := &Predictor{
 		m: m, pre: pre, sess: sess,
-		thr:       m.sel.Thresholds(),
-		labels:    slices.Clone(m.md.Labels),
-		maxBatch:  opts.MaxBatch,
-		maxPixels: opts.MaxPixels,
-		logger:    logger.With(zap.String("model", m.sha256[:versionLen])),
+		thr:      m.sel.Thresholds(),
+		labels:   slices.Clone(m.md.Labels),
+		maxBatch: opts.MaxBatch,
+		logger:   logger.With(zap.String("model", m.sha256[:versionLen])),
 	}
 	if p.maxBatch == 0 {
 		p.maxBatch = DefaultMaxBatch
@@ -117,8 +123,8 @@ func New(rt *ort.Runtime, modelPath string, opts Options) (*Predictor, error) {
 		p.closeQuietly()
 		return nil, fmt.Errorf("opening model %s: %w", modelPath, err)
 	}
-	n := p.pre.InputLen() * p.maxBatch
-	p.bufs.New = func() any { b := make([]float32, n); return &b }
+	p.batches.New = func() any { return p.NewBatch(p.maxBatch) }
+	p.gather.New = func() any { return new([]float32) }
 
 	for _, w := range m.warnings {
 		p.logger.Warn(w)
@@ -187,7 +193,7 @@ func (p *Predictor) Thresholds() []float64 { return slices.Clone(p.thr) }
 // 3·H·W: a batch of n images is a buffer of n·InputLen values.
 func (p *Predictor) InputLen() int { return p.pre.InputLen() }
 
-// MaxBatch returns the largest batch PredictBytes runs at once.
+// MaxBatch returns the largest forward pass Run sends to the session.
 func (p *Predictor) MaxBatch() int { return p.maxBatch }
 
 // FixedBatch returns the model's fixed batch size (many exports have 1), or
@@ -209,16 +215,6 @@ func (p *Predictor) Info() *Info {
 	return in
 }
 
-// limits returns the decoding limits for a maxPixels argument.
-func (p *Predictor) limits(maxPixels int64) preprocess.DecodeOptions {
-	if maxPixels == 0 {
-		maxPixels = p.maxPixels
-	}
-	o := p.pre.DecodeOptions() // orientation, colour, shrink-on-load
-	o.Limits = preprocess.Limits{MaxPixels: maxPixels}
-	return o
-}
-
 // checkDst reports a destination that cannot hold one image.
 func (p *Predictor) checkDst(dst []float32) error {
 	if len(dst) != p.pre.InputLen() {
@@ -230,18 +226,19 @@ func (p *Predictor) checkDst(dst []float32) error {
 // Preprocess decodes the encoded image data (any format preprocess.Decode
 // reads: JPEG, PNG, GIF, WebP, HEIC/AVIF, TIFF, BMP; a JPEG shrunk on load
 // to the model's resize size) and writes it into dst as the model's [3,H,W]
-// input; dst must hold exactly InputLen values, typically one slot of a batch buffer. Images
-// with more than maxPixels pixels are refused from their header before
-// decoding; maxPixels 0 means Options.MaxPixels, negative means no limit.
-// Errors caused by the data wrap ErrImage.
-func (p *Predictor) Preprocess(dst []float32, data []byte, maxPixels int64) error {
+// input; dst must hold exactly InputLen values, typically one slot of a
+// batch buffer. It decodes with the Preprocessor's options and limits
+// (preprocess.Preprocessor.Decode): images with more than
+// Options.MaxPixels pixels are refused from their header before decoding
+// with a *preprocess.LimitError. Errors caused by the data wrap ErrImage.
+func (p *Predictor) Preprocess(dst []float32, data []byte) error {
 	if err := p.checkDst(dst); err != nil {
 		return err
 	}
 	if len(data) == 0 {
 		return fmt.Errorf("%w: empty input", ErrImage)
 	}
-	img, err := preprocess.Decode(data, p.limits(maxPixels))
+	img, err := p.pre.Decode(data)
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrImage, err)
 	}
@@ -252,14 +249,13 @@ func (p *Predictor) Preprocess(dst []float32, data []byte, maxPixels int64) erro
 }
 
 // PreprocessReader is Preprocess for an image read from r, reading at
-// most maxBytes (0 means preprocess.DefaultMaxBytes, negative no limit).
-// A longer input is refused with a *preprocess.LimitError wrapped in
-// ErrImage.
-func (p *Predictor) PreprocessReader(dst []float32, r io.Reader, maxPixels, maxBytes int64) error {
+// most Options.MaxBytes. A longer input is refused with a
+// *preprocess.LimitError wrapped in ErrImage.
+func (p *Predictor) PreprocessReader(dst []float32, r io.Reader) error {
 	if err := p.checkDst(dst); err != nil {
 		return err
 	}
-	data, err := preprocess.ReadAll(r, preprocess.Limits{MaxBytes: maxBytes})
+	data, err := preprocess.ReadAll(r, p.pre.DecodeOptions().Limits)
 	var le *preprocess.LimitError
 	if errors.As(err, &le) {
 		return fmt.Errorf("%w: %w", ErrImage, err)
@@ -267,19 +263,18 @@ func (p *Predictor) PreprocessReader(dst []float32, r io.Reader, maxPixels, maxB
 	if err != nil {
 		return err
 	}
-	return p.Preprocess(dst, data, maxPixels)
+	return p.Preprocess(dst, data)
 }
 
-// PreprocessFile is PreprocessReader for the file at path, with
-// preprocess.DefaultMaxBytes. Errors opening or reading the file do not
-// wrap ErrImage.
-func (p *Predictor) PreprocessFile(dst []float32, path string, maxPixels int64) error {
+// PreprocessFile is PreprocessReader for the file at path. Errors opening
+// or reading the file do not wrap ErrImage.
+func (p *Predictor) PreprocessFile(dst []float32, path string) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return fmt.Errorf("opening image: %w", err)
 	}
 	defer f.Close()
-	return p.PreprocessReader(dst, f, maxPixels, 0)
+	return p.PreprocessReader(dst, f)
 }
 
 // Forward runs n preprocessed images, batch holding n·InputLen values, and
@@ -399,77 +394,28 @@ func (p *Predictor) Postprocess(logits []float32, n int) ([]Prediction, error) {
 
 // PredictBytes predicts each encoded image. It returns one Prediction and
 // one error per image, in order: errs[i] is nil when preds[i] is valid.
-// Images are decoded in parallel and run in batches of up to MaxBatch; a
-// bad image fails alone, wrapping ErrImage. Images not yet run when ctx is
-// done get ctx's error.
+// Images are decoded in parallel into a Batch of MaxBatch slots at a time
+// and Run; a bad image fails alone, wrapping ErrImage. Images not yet run
+// when ctx is done get ctx's error.
 func (p *Predictor) PredictBytes(ctx context.Context, images [][]byte) ([]Prediction, []error) {
 	preds := make([]Prediction, len(images))
 	errs := make([]error, len(images))
-	if len(images) == 0 {
-		return preds, errs
-	}
-	bp := p.bufs.Get().(*[]float32)
-	defer p.bufs.Put(bp)
-	buf := *bp
-	L := p.pre.InputLen()
+	b := p.batches.Get().(*Batch)
+	defer p.batches.Put(b)
 	for start := 0; start < len(images); start += p.maxBatch {
-		end := min(start+p.maxBatch, len(images))
+		chunk := images[start:min(start+p.maxBatch, len(images))]
 		if err := ctx.Err(); err != nil {
 			for i := start; i < len(images); i++ {
 				errs[i] = err
 			}
 			break
 		}
-		chunk := images[start:end]
-		cerrs := errs[start:end]
-		p.preprocessParallel(buf, chunk, cerrs)
-		// Compact the good images to the front of the buffer.
-		var ok []int
+		b.Reset(len(chunk))
+		b.DecodeAll(chunk)
+		_ = p.Run(ctx, RunOptions{}, b) // each slot holds its own error
 		for i := range chunk {
-			if cerrs[i] != nil {
-				continue
-			}
-			if k := len(ok); k != i {
-				copy(buf[k*L:(k+1)*L], buf[i*L:(i+1)*L])
-			}
-			ok = append(ok, i)
-		}
-		if len(ok) == 0 {
-			continue
-		}
-		logits, err := p.Forward(buf[:len(ok)*L], len(ok))
-		var out []Prediction
-		if err == nil {
-			out, err = p.Postprocess(logits, len(ok))
-		}
-		for k, i := range ok {
-			if err != nil {
-				cerrs[i] = err
-				continue
-			}
-			preds[start+i] = out[k]
+			preds[start+i], errs[start+i] = b.Result(i)
 		}
 	}
 	return preds, errs
-}
-
-// preprocessParallel preprocesses images into consecutive slots of buf,
-// recording each image's error in errs.
-func (p *Predictor) preprocessParallel(buf []float32, images [][]byte, errs []error) {
-	L := p.pre.InputLen()
-	workers := min(len(images), runtime.GOMAXPROCS(0))
-	var wg sync.WaitGroup
-	next := make(chan int)
-	for range workers {
-		wg.Go(func() {
-			for i := range next {
-				errs[i] = p.Preprocess(buf[i*L:(i+1)*L], images[i], 0)
-			}
-		})
-	}
-	for i := range images {
-		next <- i
-	}
-	close(next)
-	wg.Wait()
 }

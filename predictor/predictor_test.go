@@ -56,7 +56,7 @@ func TestInfo(t *testing.T) {
 	if in.SHA256 != hex.EncodeToString(sum[:]) || in.Version != in.SHA256[:12] || p.Version() != in.Version {
 		t.Errorf("sha256 %s version %s, file's sha256 %x", in.SHA256, in.Version, sum)
 	}
-	if !slices.Equal(in.Labels, predictortest.Labels) || in.Provider != ort.ProviderCPU {
+	if !slices.Equal(in.Labels, predictortest.Labels) || in.Provider != string(ort.ProviderCPU) {
 		t.Errorf("labels %v provider %q", in.Labels, in.Provider)
 	}
 	if in.Preprocess != preprocess.Default(32) {
@@ -108,7 +108,7 @@ func TestStagesAgreeWithPredictBytes(t *testing.T) {
 	L := p.InputLen()
 	batch := make([]float32, len(names)*L)
 	for i, n := range names {
-		if err := p.Preprocess(batch[i*L:(i+1)*L], ph[n], 0); err != nil {
+		if err := p.Preprocess(batch[i*L:(i+1)*L], ph[n]); err != nil {
 			t.Fatalf("%s: %v", n, err)
 		}
 	}
@@ -173,7 +173,7 @@ func TestPreprocessUsesTheStoredSpec(t *testing.T) {
 	for n, b := range photos(t) {
 		got := make([]float32, p.InputLen())
 		want := make([]float32, ref.InputLen())
-		if err := p.Preprocess(got, b, 0); err != nil {
+		if err := p.Preprocess(got, b); err != nil {
 			t.Fatal(err)
 		}
 		if err := ref.Bytes(want, b); err != nil {
@@ -183,7 +183,7 @@ func TestPreprocessUsesTheStoredSpec(t *testing.T) {
 			t.Errorf("%s: Preprocess differs from preprocess.Default(32)", n)
 		}
 		// The reader form gives the same.
-		if err := p.PreprocessReader(got, strings.NewReader(string(b)), 0, 0); err != nil || !slices.Equal(got, want) {
+		if err := p.PreprocessReader(got, strings.NewReader(string(b))); err != nil || !slices.Equal(got, want) {
 			t.Errorf("%s: PreprocessReader differs: %v", n, err)
 		}
 	}
@@ -233,23 +233,27 @@ func TestBadImages(t *testing.T) {
 	}
 	dst := make([]float32, p.InputLen())
 	for name, b := range bad {
-		err := p.Preprocess(dst, b, 0)
+		err := p.Preprocess(dst, b)
 		if !errors.Is(err, predictor.ErrImage) {
 			t.Errorf("%s: %v, want ErrImage", name, err)
 		}
 	}
 	var le *preprocess.LimitError
-	if err := p.Preprocess(dst, huge, 0); !errors.As(err, &le) || le.Got != 100_000_000 || le.Limit != 1_000_000 {
+	if err := p.Preprocess(dst, huge); !errors.As(err, &le) || le.Got != 100_000_000 || le.Limit != 1_000_000 {
 		t.Errorf("huge: %v, want a pixel LimitError at the predictor's limit", err)
 	}
-	// A per-call limit overrides the predictor's.
-	if err := p.Preprocess(dst, jpg, 100); !errors.As(err, &le) || le.Limit != 100 {
+	// The limits are the predictor's own, given once to its Preprocessor.
+	small := open(t, modelPath, predictor.Options{MaxPixels: 100, MaxBytes: 1000})
+	if err := small.Preprocess(dst, jpg); !errors.As(err, &le) || le.Limit != 100 {
 		t.Errorf("dog.jpg under 100 pixels: %v", err)
 	}
-	if err := p.PreprocessReader(dst, strings.NewReader(string(jpg)), 0, 1000); !errors.As(err, &le) || le.What != "bytes" {
+	if err := small.PreprocessReader(dst, strings.NewReader(string(jpg))); !errors.As(err, &le) || le.What != "bytes" || le.Limit != 1000 {
 		t.Errorf("dog.jpg under 1000 bytes: %v", err)
 	}
-	if err := p.Preprocess(make([]float32, 10), jpg, 0); err == nil {
+	if err := p.PreprocessReader(dst, strings.NewReader(string(jpg))); err != nil {
+		t.Errorf("dog.jpg under the default byte limit: %v", err)
+	}
+	if err := p.Preprocess(make([]float32, 10), jpg); err == nil {
 		t.Error("Preprocess accepted a 10-value destination")
 	}
 	if _, err := p.Forward(make([]float32, 10), 1); err == nil {

@@ -99,7 +99,6 @@ func runPredict(cmd *cobra.Command, dirs []string) error {
 		Run: batch.Options{
 			BatchSize:  pc.BatchSize,
 			Workers:    pc.Workers,
-			MaxPixels:  pc.MaxPixels,
 			OnProgress: bar.update,
 			Logger:     logger,
 		},

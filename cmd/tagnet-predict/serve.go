@@ -11,10 +11,15 @@ import (
 	"github.com/tagnet/tagnet/predictor/serve"
 )
 
-// runServer serves p over HTTP as cfg.Server says until ctx is done,
-// draining in-flight requests (bounded by server.shutdown_timeout).
+// runServer serves p over HTTP as cfg.Server says (serveOptions) until
+// ctx is done, draining in-flight requests (bounded by
+// server.shutdown_timeout).
 func runServer(ctx context.Context, cfg *config.Predict, p *predictor.Predictor, logger *zap.Logger) error {
-	return serve.Run(ctx, cfg, p, logger)
+	opt, err := serveOptions(cfg, logger)
+	if err != nil {
+		return err
+	}
+	return serve.Run(ctx, p, opt)
 }
 
 func serveCmd() *cobra.Command {
@@ -35,18 +40,7 @@ func serveCmd() *cobra.Command {
 				return err
 			}
 			defer func() { _ = logger.Sync() }()
-			// Without dynamic batching a request's own images (up to
-			// serve.MaxImages) still run as one forward pass.
-			maxBatch, warmup := serve.MaxImages, 1
-			if cfg.Server.Batching.Enabled {
-				maxBatch, warmup = cfg.Server.Batching.MaxBatch, cfg.Server.Batching.MaxBatch
-			}
-			if !cfg.Runtime.Warmup {
-				warmup = 0
-			}
-			rt, p, err := openPredictor(cfg, predictor.Options{
-				Warmup: warmup, MaxBatch: maxBatch, MaxPixels: cfg.Server.MaxPixels,
-			}, logger)
+			rt, p, err := openPredictor(cfg, servePredictorOptions(cfg), logger)
 			if err != nil {
 				return err
 			}

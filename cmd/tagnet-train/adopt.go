@@ -316,7 +316,7 @@ func (a *app) adoptSweep(cfg *config.Train, model string, labels []string, log *
 	for start := 0; start < len(items); start += batch {
 		chunk := items[start:min(start+batch, len(items))]
 		for i, it := range chunk {
-			if err := p.PreprocessFile(buf[i*L:(i+1)*L], it.Path, 0); err != nil {
+			if err := p.PreprocessFile(buf[i*L:(i+1)*L], it.Path); err != nil {
 				return nil, 0, fmt.Errorf("%s (line %d): %w", it.Path, it.Line, err)
 			}
 		}

@@ -3,11 +3,14 @@
 // directory mode, behind `tagnet-predict predict`.
 //
 //	Walk ──► Shard ──► skip rows already in the output (resume)
-//	     ──► decode workers ──► batcher ──► forward ──► postprocess ──► writer
+//	     ──► batcher ──► decode workers ──► predictor.Run ──► writer
 //
 // The stages run at once, joined by bounded channels: while the session
-// runs one batch, the decode workers fill the next ones straight into
-// reused batch buffers, and the writer writes and flushes the previous one.
+// runs one batch, the decode workers fill the next ones straight into the
+// slots of reused predictor.Batch values, and the writer writes and flushes
+// the previous one. Each batch goes through the predictor's one batch
+// primitive, predictor.Run (pack the decoded images, forward, postprocess,
+// scatter), as PredictBytes and the HTTP service do.
 // Rows come out in the sorted order of the file paths, so a run's output
 // does not depend on timing.
 //
@@ -128,10 +131,13 @@ type Sink interface {
 	Write(rows []Row) error
 }
 
-// Options configures Run. The zero value uses batches of 32, one decode
-// worker per CPU and the predictor's pixel limit.
+// Options configures Run. The zero value uses batches of the predictor's
+// MaxBatch and one decode worker per CPU. Images are decoded within the
+// predictor's own limits (predictor.Options.MaxPixels and MaxBytes).
 type Options struct {
-	// BatchSize is the number of images per forward pass; 0 means 32.
+	// BatchSize is the number of files per batch; 0 means the predictor's
+	// MaxBatch. A batch larger than MaxBatch runs in several forward
+	// passes.
 	BatchSize int
 	// Workers is the number of decoding goroutines; 0 means one per CPU.
 	Workers int
@@ -139,9 +145,6 @@ type Options struct {
 	// session, the others being filled); 0 means enough to keep every
 	// worker busy, at least 3.
 	Buffers int
-	// MaxPixels refuses larger images before decoding; 0 means the
-	// predictor's limit.
-	MaxPixels int64
 	// OnProgress, when set, is called once before the first batch and
 	// after each batch is written, from one goroutine.
 	OnProgress func(Progress)
@@ -171,8 +174,7 @@ type Summary struct {
 // batchJob is one batch moving through the pipeline.
 type batchJob struct {
 	files   []File
-	input   []float32 // a pooled buffer of BatchSize slots
-	errs    []error
+	batch   *predictor.Batch // a pooled batch of up to BatchSize slots
 	pending atomic.Int32
 	decoded chan struct{} // closed when every slot is done
 }
@@ -196,7 +198,7 @@ func Run(ctx context.Context, p *predictor.Predictor, files []File, sink Sink, o
 	}
 	B := opt.BatchSize
 	if B <= 0 {
-		B = 32
+		B = p.MaxBatch()
 	}
 	W := opt.Workers
 	if W <= 0 {
@@ -206,7 +208,6 @@ func Run(ctx context.Context, p *predictor.Predictor, files []File, sink Sink, o
 	if K <= 0 {
 		K = max(3, 2+(W+B-1)/B)
 	}
-	L, C := p.InputLen(), p.NumClasses()
 	sum := Summary{Files: len(files)}
 	progress := func() {
 		if opt.OnProgress != nil {
@@ -218,9 +219,9 @@ func Run(ctx context.Context, p *predictor.Predictor, files []File, sink Sink, o
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 
-	free := make(chan []float32, K)
+	free := make(chan *predictor.Batch, K)
 	for range K {
-		free <- make([]float32, B*L)
+		free <- p.NewBatch(B)
 	}
 	ready := make(chan *batchJob, K)
 	slots := make(chan slot, B*K)
@@ -233,14 +234,14 @@ func Run(ctx context.Context, p *predictor.Predictor, files []File, sink Sink, o
 		defer close(ready)
 		defer close(slots)
 		for lo := 0; lo < len(files); lo += B {
-			var buf []float32
+			var pb *predictor.Batch
 			select {
-			case buf = <-free:
+			case pb = <-free:
 			case <-ctx.Done():
 				return
 			}
-			b := &batchJob{files: files[lo:min(lo+B, len(files))], input: buf, decoded: make(chan struct{})}
-			b.errs = make([]error, len(b.files))
+			b := &batchJob{files: files[lo:min(lo+B, len(files))], batch: pb, decoded: make(chan struct{})}
+			pb.Reset(len(b.files))
 			b.pending.Store(int32(len(b.files)))
 			ready <- b // never blocks: at most K batches hold buffers
 			for i := range b.files {
@@ -248,18 +249,17 @@ func Run(ctx context.Context, p *predictor.Predictor, files []File, sink Sink, o
 			}
 		}
 	})
-	// Decode workers: each file straight into its slot of the batch buffer.
-	maxPixels := opt.MaxPixels
+	// Decode workers: each file straight into its slot of the batch.
 	for range W {
 		wg.Go(func() {
 			for s := range slots {
 				f := s.b.files[s.i]
 				if f.Err != nil {
-					s.b.errs[s.i] = f.Err
+					s.b.batch.Fail(s.i, f.Err)
 				} else if ctx.Err() != nil {
-					s.b.errs[s.i] = context.Cause(ctx)
+					s.b.batch.Fail(s.i, context.Cause(ctx))
 				} else {
-					s.b.errs[s.i] = p.PreprocessFile(s.b.input[s.i*L:(s.i+1)*L], f.Path, maxPixels)
+					s.b.batch.DecodeFile(s.i, f.Path)
 				}
 				if s.b.pending.Add(-1) == 0 {
 					close(s.b.decoded)
@@ -267,19 +267,21 @@ func Run(ctx context.Context, p *predictor.Predictor, files []File, sink Sink, o
 			}
 		})
 	}
-	// Inference: batches in order, then postprocessing into rows.
+	// Inference: batches in order, through predictor.Run, into rows.
 	var runErr error
 	wg.Go(func() {
 		defer close(results)
-		logits := make([]float32, B*C)
 		for b := range ready {
 			<-b.decoded
 			if ctx.Err() != nil {
-				free <- b.input
+				free <- b.batch
 				continue
 			}
-			rows, err := infer(p, b, L, C, logits)
-			free <- b.input
+			rows, err := infer(ctx, p, b)
+			free <- b.batch
+			if err != nil && ctx.Err() != nil {
+				continue // cancelled while it ran: ctx's error is the run's
+			}
 			if err != nil {
 				runErr = err
 				cancel(err)
@@ -320,39 +322,22 @@ func Run(ctx context.Context, p *predictor.Predictor, files []File, sink Sink, o
 	return sum, ctx.Err()
 }
 
-// infer runs one decoded batch: the good slots are packed to the front of
-// the buffer, run, and postprocessed; every file gets a row.
-func infer(p *predictor.Predictor, b *batchJob, L, C int, logits []float32) ([]Row, error) {
-	good := make([]int, 0, len(b.files))
-	for i, err := range b.errs {
-		if err != nil {
-			continue
-		}
-		if k := len(good); k != i {
-			copy(b.input[k*L:(k+1)*L], b.input[i*L:(i+1)*L])
-		}
-		good = append(good, i)
+// infer runs one decoded batch through predictor.Run; every file gets a
+// row, a bad one its error.
+func infer(ctx context.Context, p *predictor.Predictor, b *batchJob) ([]Row, error) {
+	if err := p.Run(ctx, predictor.RunOptions{}, b.batch); err != nil {
+		return nil, fmt.Errorf("batch starting at %s: %w", b.files[0].Path, err)
 	}
 	rows := make([]Row, len(b.files))
 	for i, f := range b.files {
 		rows[i].File = f.Path
-		if b.errs[i] != nil {
-			rows[i].Err = b.errs[i].Error()
-			rows[i].Labels = []string{}
-		}
-	}
-	if n := len(good); n > 0 {
-		if err := p.ForwardInto(b.input[:n*L], n, logits[:n*C]); err != nil {
-			return nil, fmt.Errorf("batch starting at %s: %w", b.files[0].Path, err)
-		}
-		preds, err := p.Postprocess(logits[:n*C], n)
+		pred, err := b.batch.Result(i)
 		if err != nil {
-			return nil, err
+			rows[i].Err = err.Error()
+			rows[i].Labels = []string{}
+			continue
 		}
-		for k, i := range good {
-			rows[i].Labels = preds[k].Labels
-			rows[i].Probabilities = preds[k].Probabilities
-		}
+		rows[i].Labels, rows[i].Probabilities = pred.Labels, pred.Probabilities
 	}
 	return rows, nil
 }

@@ -50,10 +50,15 @@ func TestMain(m *testing.M) {
 
 func openPredictor(t *testing.T) *predictor.Predictor {
 	t.Helper()
-	p, err := predictor.New(testRuntime, modelPath, predictor.Options{
-		Session: ort.SessionOptions{IntraOpThreads: 1},
-		Logger:  zaptest.NewLogger(t),
-	})
+	return openPredictorWith(t, predictor.Options{})
+}
+
+// openPredictorWith opens the test model with opts, on one thread.
+func openPredictorWith(t *testing.T, opts predictor.Options) *predictor.Predictor {
+	t.Helper()
+	opts.Session.IntraOpThreads = 1
+	opts.Logger = zaptest.NewLogger(t)
+	p, err := predictor.New(testRuntime, modelPath, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,7 +69,7 @@ func openPredictor(t *testing.T) *predictor.Predictor {
 // Every file listed gets one row, in sorted order: the good ones the
 // predictor's own answer, the bad ones an error naming what went wrong.
 func TestPredictDirectory(t *testing.T) {
-	p := openPredictor(t)
+	p := openPredictorWith(t, predictor.Options{MaxPixels: 50_000_000}) // the one pixel limit: the predictor's
 	dir := t.TempDir()
 	inputs, err := predictortest.WriteInputs(dir, photosDir)
 	if err != nil {
@@ -77,7 +82,7 @@ func TestPredictDirectory(t *testing.T) {
 		Walk:   WalkOptions{Extensions: predictortest.InputExtensions},
 		Output: OutputOptions{Path: out},
 		Run: Options{
-			BatchSize: 3, Workers: 2, MaxPixels: 50_000_000,
+			BatchSize: 3, Workers: 2,
 			OnProgress: func(pr Progress) { progress = append(progress, pr) },
 			Logger:     zaptest.NewLogger(t),
 		},

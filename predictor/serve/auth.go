@@ -3,36 +3,12 @@ package serve
 import (
 	"crypto/sha256"
 	"crypto/subtle"
-	"fmt"
 	"net/http"
-	"os"
 	"strings"
-
-	"github.com/tagnet/tagnet/config"
 )
 
 // authRealm is the realm of the WWW-Authenticate challenge.
 const authRealm = `Bearer realm="tagnet"`
-
-// loadToken returns the configured bearer token, reading the token file
-// when one is named; nil means authentication is off.
-func loadToken(a config.Auth) ([]byte, error) {
-	switch {
-	case a.BearerToken != "":
-		return []byte(a.BearerToken), nil
-	case a.BearerTokenFile != "":
-		b, err := os.ReadFile(a.BearerTokenFile)
-		if err != nil {
-			return nil, fmt.Errorf("server.auth.bearer_token_file: %w", err)
-		}
-		tok := strings.TrimSpace(string(b))
-		if tok == "" {
-			return nil, fmt.Errorf("server.auth.bearer_token_file: %s holds no token", a.BearerTokenFile)
-		}
-		return []byte(tok), nil
-	}
-	return nil, nil
-}
 
 // auth wraps h so that it answers only requests carrying the bearer
 // token; without a token configured it returns h itself. Both tokens are

@@ -1,17 +1,8 @@
 package serve
 
 import (
-	"errors"
-	"io/fs"
 	"net/http"
-	"os"
-	"path/filepath"
-	"strings"
 	"testing"
-
-	"go.uber.org/zap/zaptest"
-
-	"github.com/tagnet/tagnet/config"
 )
 
 // checkAuth checks that the protected endpoints want token and the probes
@@ -88,17 +79,8 @@ func checkAuth(t *testing.T, url, token string) {
 
 func TestAuthToken(t *testing.T) {
 	const token = "s3cret-token"
-	ts := startServer(t, serverOpts{edit: func(c *config.Predict) { c.Server.Auth.BearerToken = token }})
+	ts := startServer(t, serverOpts{edit: func(o *Options) { o.BearerToken = token }})
 	checkAuth(t, ts.url, token)
-}
-
-func TestAuthTokenFile(t *testing.T) {
-	file := filepath.Join(t.TempDir(), "token")
-	if err := os.WriteFile(file, []byte("  from-a-file\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	ts := startServer(t, serverOpts{edit: func(c *config.Predict) { c.Server.Auth.BearerTokenFile = file }})
-	checkAuth(t, ts.url, "from-a-file")
 }
 
 func TestAuthOff(t *testing.T) {
@@ -106,31 +88,5 @@ func TestAuthOff(t *testing.T) {
 	r, err := postImage(ts.url, readImage(t, "dog.jpg"), nil)
 	if err != nil || r.status != http.StatusOK {
 		t.Errorf("predict without auth configured: %v %+v", err, r)
-	}
-}
-
-func TestAuthTokenFileErrors(t *testing.T) {
-	dir := t.TempDir()
-	empty := filepath.Join(dir, "empty")
-	if err := os.WriteFile(empty, []byte(" \n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	for _, tc := range []struct {
-		file    string
-		want    string
-		notFind bool
-	}{
-		{empty, "holds no token", false},
-		{filepath.Join(dir, "missing"), "no such file", true},
-	} {
-		cfg := config.DefaultPredict()
-		cfg.Server.Auth.BearerTokenFile = tc.file
-		_, err := New(testP, cfg, zaptest.NewLogger(t))
-		if err == nil || !strings.Contains(err.Error(), "server.auth.bearer_token_file") || !strings.Contains(err.Error(), tc.want) {
-			t.Errorf("token file %s: %v, want an error naming server.auth.bearer_token_file and %q", tc.file, err, tc.want)
-		}
-		if tc.notFind && !errors.Is(err, fs.ErrNotExist) {
-			t.Errorf("token file %s: %v does not wrap fs.ErrNotExist", tc.file, err)
-		}
 	}
 }

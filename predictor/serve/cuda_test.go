@@ -7,7 +7,6 @@ import (
 
 	"go.uber.org/zap/zaptest"
 
-	"github.com/tagnet/tagnet/config"
 	"github.com/tagnet/tagnet/predictor"
 	"github.com/tagnet/tagnet/predictor/ort"
 )
@@ -17,8 +16,9 @@ import (
 // present; elsewhere it skips, saying why.
 func TestServeOnCUDA(t *testing.T) {
 	p, err := predictor.New(testRuntime, testModel, predictor.Options{
-		Session: ort.SessionOptions{Providers: []string{ort.ProviderCUDA}, OnUnavailable: ort.OnUnavailableFail},
-		Logger:  zaptest.NewLogger(t),
+		Session:  ort.SessionOptions{Providers: []ort.Provider{ort.ProviderCUDA}, OnUnavailable: ort.OnUnavailableFail},
+		MaxBatch: 4,
+		Logger:   zaptest.NewLogger(t),
 	})
 	if errors.Is(err, ort.ErrProviderUnavailable) {
 		t.Skipf("no CUDA here: %v", err)
@@ -31,10 +31,9 @@ func TestServeOnCUDA(t *testing.T) {
 			t.Error(err)
 		}
 	})
-	cfg := config.DefaultPredict()
-	cfg.Runtime.Providers = []string{ort.ProviderCUDA}
-	cfg.Server.Batching = config.Batching{Enabled: true, MaxBatch: 4, MaxDelay: 0}
-	s, err := New(p, cfg, zaptest.NewLogger(t))
+	opt := testOptions(t)
+	opt.Batching, opt.MaxDelay = true, 0
+	s, err := New(p, opt)
 	if err != nil {
 		t.Fatal(err)
 	}

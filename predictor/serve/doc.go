@@ -7,12 +7,22 @@
 //	        ──► postprocess ──► fan results back ──► JSON response
 //
 // Every request decodes and preprocesses its own images on its own
-// goroutine; one model worker runs the forward passes, so that ONNX
-// Runtime's intra-op threads own the CPU (or the GPU) while decoding of the
-// next requests overlaps. With batching on (server.batching), the worker
-// takes the first waiting request, collects further ones for at most
-// server.batching.max_delay or until max_batch images are gathered, runs
-// them as one batch and hands every request its own predictions.
+// goroutine, into the slots of its own predictor.Batch; one model worker
+// runs the forward passes, so that ONNX Runtime's intra-op threads own the
+// CPU (or the GPU) while decoding of the next requests overlaps. With
+// batching on (server.batching, [Options].Batching), the worker takes the
+// first waiting request, collects further ones for at most
+// server.batching.max_delay or until the predictor's MaxBatch images
+// (server.batching.max_batch) are gathered, and runs them as one batch with
+// predictor.Run — the predictor's one batch primitive, which PredictBytes
+// and package batch use too — so every request finds its own predictions in
+// its own Batch.
+//
+// The service is configured by [Options], which cmd/tagnet-predict builds
+// from the configuration's server section; the keys named below are that
+// section's. The pixel limit (server.max_pixels), the largest forward pass
+// and the warm-up (runtime.warmup) belong to the predictor and are applied
+// once, when it is opened.
 //
 // # Endpoints
 //

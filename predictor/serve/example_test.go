@@ -7,14 +7,14 @@ import (
 	"net"
 	"net/http"
 	"os"
-
-	"github.com/tagnet/tagnet/config"
+	"time"
 )
 
 // A server for a predictor, answering one image posted as the raw body.
 func ExampleServer_Serve() {
-	cfg := config.DefaultPredict()
-	s, err := New(testP, cfg, nil) // testP: a predictor.Predictor on a three-class model
+	s, err := New(testP, Options{ // testP: a predictor.Predictor on a three-class model
+		MaxBodyBytes: 20 << 20, QueueSize: 64, RequestTimeout: 10 * time.Second,
+	})
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -29,7 +29,7 @@ func ExampleServer_Serve() {
 	done := make(chan error, 1)
 	go func() { done <- s.Serve(ctx, ln) }()
 	url := "http://" + ln.Addr().String()
-	for !s.Ready() { // Serve warms the model up first
+	for !s.Ready() { // until Serve has started the model worker
 		if resp, err := http.Get(url + "/readyz"); err == nil {
 			resp.Body.Close()
 		}

@@ -10,9 +10,7 @@ import (
 	"mime/multipart"
 	"net/http"
 	"path/filepath"
-	"runtime"
 	"strings"
-	"sync"
 
 	"go.uber.org/zap"
 
@@ -160,9 +158,9 @@ type predictResponse struct {
 
 func (s *Server) handlePredict(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	if s.cfg.RequestTimeout > 0 {
+	if s.opt.RequestTimeout > 0 {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, s.cfg.RequestTimeout)
+		ctx, cancel = context.WithTimeout(ctx, s.opt.RequestTimeout)
 		defer cancel()
 	}
 	switch s.state.Load() {
@@ -173,7 +171,7 @@ func (s *Server) handlePredict(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, &apiError{http.StatusServiceUnavailable, codeShuttingDown, "the server is shutting down"})
 		return
 	}
-	if r.ContentLength > s.cfg.MaxBodyBytes {
+	if r.ContentLength > s.opt.MaxBodyBytes {
 		s.fail(w, s.bodyTooLarge())
 		return
 	}
@@ -185,7 +183,7 @@ func (s *Server) handlePredict(w http.ResponseWriter, r *http.Request) {
 		s.m.queueDepth.Inc()
 	default:
 		s.fail(w, &apiError{http.StatusTooManyRequests, codeQueueFull,
-			fmt.Sprintf("%d requests are already waiting for the model (server.queue_size); retry later", s.cfg.QueueSize)})
+			fmt.Sprintf("%d requests are already waiting for the model (server.queue_size); retry later", s.opt.QueueSize)})
 		return
 	}
 	holding := true
@@ -201,7 +199,7 @@ func (s *Server) handlePredict(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	results := make([]result, len(ups))
-	input, good := s.preprocess(ups, results)
+	b, good := s.preprocess(ups, results)
 	if err := ctx.Err(); err != nil {
 		s.gaveUp(w, err)
 		return
@@ -211,7 +209,7 @@ func (s *Server) handlePredict(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if len(good) > 0 {
-		j := &job{ctx: ctx, input: input, n: len(good), result: make(chan jobResult, 1)}
+		j := &job{ctx: ctx, batch: b, n: len(good), result: make(chan error, 1)}
 		select {
 		case s.queue <- j:
 			holding = false
@@ -220,9 +218,9 @@ func (s *Server) handlePredict(w http.ResponseWriter, r *http.Request) {
 			s.fail(w, &apiError{http.StatusTooManyRequests, codeQueueFull, "the queue is full; retry later"})
 			return
 		}
-		var res jobResult
+		var err error
 		select {
-		case res = <-j.result:
+		case err = <-j.result:
 		case <-ctx.Done():
 			s.gaveUp(w, ctx.Err())
 			return
@@ -231,18 +229,23 @@ func (s *Server) handlePredict(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		switch {
-		case errors.Is(res.err, context.DeadlineExceeded), errors.Is(res.err, context.Canceled):
-			s.gaveUp(w, res.err)
+		case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
+			s.gaveUp(w, err)
 			return
-		case errors.Is(res.err, errShuttingDown):
+		case errors.Is(err, errShuttingDown):
 			s.fail(w, &apiError{http.StatusServiceUnavailable, codeShuttingDown, "the server shut down before the model answered"})
 			return
-		case res.err != nil:
+		case err != nil:
 			s.fail(w, &apiError{http.StatusInternalServerError, codeInternal, "the model failed to run"})
 			return
 		}
-		for k, i := range good {
-			results[i].pred = &res.preds[k]
+		for _, i := range good {
+			pred, err := b.Result(i)
+			if err != nil { // unreachable: Run succeeded for every decoded slot
+				s.fail(w, &apiError{http.StatusInternalServerError, codeInternal, "the model failed to run"})
+				return
+			}
+			results[i].pred = &pred
 		}
 	}
 	s.m.images.WithLabelValues("ok").Add(float64(len(good)))
@@ -254,7 +257,7 @@ func (s *Server) handlePredict(w http.ResponseWriter, r *http.Request) {
 func (s *Server) gaveUp(w http.ResponseWriter, err error) {
 	if errors.Is(err, context.DeadlineExceeded) {
 		s.fail(w, &apiError{http.StatusServiceUnavailable, codeTimeout,
-			fmt.Sprintf("no answer from the model within %s (server.request_timeout)", s.cfg.RequestTimeout)})
+			fmt.Sprintf("no answer from the model within %s (server.request_timeout)", s.opt.RequestTimeout)})
 		return
 	}
 	s.m.errors.WithLabelValues(codeCanceled).Inc()
@@ -262,13 +265,13 @@ func (s *Server) gaveUp(w http.ResponseWriter, err error) {
 
 func (s *Server) bodyTooLarge() *apiError {
 	return &apiError{http.StatusRequestEntityTooLarge, codeBodyTooLarge,
-		fmt.Sprintf("the request body is over the limit of %d bytes (server.max_body_bytes)", s.cfg.MaxBodyBytes)}
+		fmt.Sprintf("the request body is over the limit of %d bytes (server.max_body_bytes)", s.opt.MaxBodyBytes)}
 }
 
 // readImages reads the request's images: the whole body, or every part of
 // a multipart form.
 func (s *Server) readImages(w http.ResponseWriter, r *http.Request) ([]upload, *apiError) {
-	body := http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
+	body := http.MaxBytesReader(w, r.Body, s.opt.MaxBodyBytes)
 	mt, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || !strings.HasPrefix(mt, "multipart/") {
 		data, err := io.ReadAll(body)
@@ -324,43 +327,28 @@ func (s *Server) readError(err error) *apiError {
 	return &apiError{http.StatusBadRequest, codeBadRequest, "reading the request: " + err.Error()}
 }
 
-// preprocess decodes the images in parallel into one buffer, fills in
-// results' names and errors, and returns the buffer with the good images
-// packed at its front, and their indices.
-func (s *Server) preprocess(ups []upload, results []result) ([]float32, []int) {
-	L := s.p.InputLen()
-	buf := make([]float32, len(ups)*L)
-	var wg sync.WaitGroup
-	next := make(chan int)
-	for range min(len(ups), runtime.GOMAXPROCS(0)) {
-		wg.Go(func() {
-			for i := range next {
-				results[i].index, results[i].name = i, ups[i].name
-				if err := s.p.Preprocess(buf[i*L:(i+1)*L], ups[i].data, s.cfg.MaxPixels); err != nil {
-					results[i].err = s.imageError(err)
-				}
-			}
-		})
+// preprocess decodes the images in parallel into the slots of a new
+// predictor.Batch, fills in results' names and errors, and returns the
+// batch and the indices of the images that decoded.
+func (s *Server) preprocess(ups []upload, results []result) (*predictor.Batch, []int) {
+	b := s.p.NewBatch(len(ups))
+	data := make([][]byte, len(ups))
+	for i, u := range ups {
+		data[i] = u.data
 	}
-	for i := range ups {
-		next <- i
-	}
-	close(next)
-	wg.Wait()
-
+	b.DecodeAll(data)
 	var good []int
 	for i := range results {
-		if results[i].err != nil {
+		results[i].index, results[i].name = i, ups[i].name
+		if err := b.Err(i); err != nil {
+			results[i].err = s.imageError(err)
 			s.m.errors.WithLabelValues(results[i].err.Code).Inc()
 			s.m.images.WithLabelValues("error").Inc()
 			continue
 		}
-		if k := len(good); k != i {
-			copy(buf[k*L:(k+1)*L], buf[i*L:(i+1)*L])
-		}
 		good = append(good, i)
 	}
-	return buf[:len(good)*L], good
+	return b, good
 }
 
 // imageError classifies an error preprocessing one image.

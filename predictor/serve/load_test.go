@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tagnet/tagnet/config"
 	"github.com/tagnet/tagnet/predictor"
 	"github.com/tagnet/tagnet/predictor/predictortest"
 )
@@ -41,9 +40,9 @@ func distinctImages(t *testing.T, n int) ([][]byte, []predictor.Prediction) {
 // run as one batch, and the metrics count it all.
 func TestQueueFullAndBatching(t *testing.T) {
 	g := newGate()
-	ts := startServer(t, serverOpts{hook: g.hook, edit: func(c *config.Predict) {
-		c.Server.QueueSize = 2
-		c.Server.Batching = config.Batching{Enabled: true, MaxBatch: 2, MaxDelay: time.Minute}
+	ts := startServer(t, serverOpts{hook: g.hook, pred: &predictor.Options{MaxBatch: 2}, edit: func(o *Options) {
+		o.QueueSize = 2
+		o.Batching, o.MaxDelay = true, time.Minute
 	}})
 	imgs, want := distinctImages(t, 4)
 
@@ -140,8 +139,8 @@ func TestQueueFullAndBatching(t *testing.T) {
 // answered 503 timeout and never runs.
 func TestTimeoutInQueue(t *testing.T) {
 	g := newGate()
-	ts := startServer(t, serverOpts{hook: g.hook, edit: func(c *config.Predict) {
-		c.Server.RequestTimeout = 300 * time.Millisecond
+	ts := startServer(t, serverOpts{hook: g.hook, edit: func(o *Options) {
+		o.RequestTimeout = 300 * time.Millisecond
 	}})
 	imgs, _ := distinctImages(t, 2)
 	first := make(chan *response, 1)
@@ -185,9 +184,9 @@ func TestTimeoutInQueue(t *testing.T) {
 // batching: each is answered 200 with its own images' predictions, or
 // refused with 429 (queue full) or 503 (timeout); nothing else.
 func TestConcurrentLoad(t *testing.T) {
-	ts := startServer(t, serverOpts{edit: func(c *config.Predict) {
-		c.Server.QueueSize = 3
-		c.Server.Batching = config.Batching{Enabled: true, MaxBatch: 4, MaxDelay: 2 * time.Millisecond}
+	ts := startServer(t, serverOpts{pred: &predictor.Options{MaxBatch: 4}, edit: func(o *Options) {
+		o.QueueSize = 3
+		o.Batching, o.MaxDelay = true, 2*time.Millisecond
 	}})
 	imgs, want := distinctImages(t, 16)
 	photo := readImage(t, "horses.jpg")
@@ -260,8 +259,8 @@ func TestConcurrentLoad(t *testing.T) {
 // answers every one of them 200, and only then returns.
 func TestGracefulShutdown(t *testing.T) {
 	g := newGate()
-	ts := startServer(t, serverOpts{hook: g.hook, edit: func(c *config.Predict) {
-		c.Server.QueueSize = 8
+	ts := startServer(t, serverOpts{hook: g.hook, edit: func(o *Options) {
+		o.QueueSize = 8
 	}})
 	probe := serveHandler(t, ts.s.Handler()) // the same handler, still reachable once ts stops accepting
 	imgs, want := distinctImages(t, 4)
@@ -337,8 +336,8 @@ func TestGracefulShutdown(t *testing.T) {
 // Serve cuts them off and says so.
 func TestShutdownTimeout(t *testing.T) {
 	g := newGate()
-	ts := startServer(t, serverOpts{hook: g.hook, edit: func(c *config.Predict) {
-		c.Server.ShutdownTimeout = 50 * time.Millisecond
+	ts := startServer(t, serverOpts{hook: g.hook, edit: func(o *Options) {
+		o.ShutdownTimeout = 50 * time.Millisecond
 	}})
 	imgs, _ := distinctImages(t, 1)
 	done := make(chan error, 1)

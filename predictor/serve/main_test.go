@@ -21,7 +21,6 @@ import (
 
 	"go.uber.org/zap/zaptest"
 
-	"github.com/tagnet/tagnet/config"
 	"github.com/tagnet/tagnet/predictor"
 	"github.com/tagnet/tagnet/predictor/ort"
 	"github.com/tagnet/tagnet/predictor/predictortest"
@@ -94,8 +93,41 @@ func readImage(t testing.TB, name string) []byte {
 
 // serverOpts tunes startServer.
 type serverOpts struct {
-	edit func(*config.Predict) // changes to the default configuration
-	hook func(n int)           // Server.beforeForward
+	edit func(*Options)     // changes to testOptions
+	pred *predictor.Options // when set, serve a predictor of its own on testModel
+	hook func(n int)        // Server.beforeForward
+}
+
+// testOptions are the options cmd/tagnet-predict builds from the default
+// configuration (TestServeOptions there holds the two together), listening
+// on a free port.
+func testOptions(t testing.TB) Options {
+	return Options{
+		Listen:          "127.0.0.1:0",
+		MaxBodyBytes:    20 << 20,
+		ReadTimeout:     30 * time.Second,
+		WriteTimeout:    30 * time.Second,
+		RequestTimeout:  10 * time.Second,
+		ShutdownTimeout: 30 * time.Second,
+		QueueSize:       64,
+		MaxDelay:        5 * time.Millisecond,
+		Logger:          zaptest.NewLogger(t),
+	}
+}
+
+// openPredictor opens testModel with opts; it is closed when the test ends.
+func openPredictor(t *testing.T, opts predictor.Options) *predictor.Predictor {
+	t.Helper()
+	p, err := predictor.New(testRuntime, testModel, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { // after the server's own cleanup, registered later
+		if err := p.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	return p
 }
 
 // testServer is a Server serving on 127.0.0.1:0.
@@ -111,18 +143,20 @@ type testServer struct {
 	seen   bool // the test called stop and checked Serve's result itself
 }
 
-// startServer builds a Server for testP from the default configuration
-// changed by o.edit, serves it on 127.0.0.1:0 and waits until it is ready.
-// The server is stopped when the test ends.
+// startServer builds a Server for testP (or a predictor opened with
+// o.pred) from testOptions changed by o.edit, serves it on 127.0.0.1:0 and
+// waits until it is ready. The server is stopped when the test ends.
 func startServer(t *testing.T, o serverOpts) *testServer {
 	t.Helper()
-	cfg := config.DefaultPredict()
-	cfg.Model.Path = testModel
-	cfg.Server.Listen = "127.0.0.1:0"
+	opt := testOptions(t)
 	if o.edit != nil {
-		o.edit(cfg)
+		o.edit(&opt)
 	}
-	s, err := New(testP, cfg, zaptest.NewLogger(t))
+	p := testP
+	if o.pred != nil {
+		p = openPredictor(t, *o.pred)
+	}
+	s, err := New(p, opt)
 	if err != nil {
 		t.Fatal(err)
 	}

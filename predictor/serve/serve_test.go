@@ -11,9 +11,7 @@ import (
 	"strings"
 	"testing"
 
-	"go.uber.org/zap/zaptest"
-
-	"github.com/tagnet/tagnet/config"
+	"github.com/tagnet/tagnet/predictor"
 	"github.com/tagnet/tagnet/predictor/predictortest"
 )
 
@@ -140,10 +138,10 @@ func TestPredictBadRequests(t *testing.T) {
 }
 
 func TestPredictLimits(t *testing.T) {
-	ts := startServer(t, serverOpts{edit: func(c *config.Predict) {
-		c.Server.MaxBodyBytes = 400_000 // kite.jpg is 1.4 MB, dog.jpg 164 kB
-		c.Server.MaxPixels = 300_000    // dog.jpg is 768×576, eagle.jpg 773×512
-	}})
+	ts := startServer(t, serverOpts{
+		edit: func(o *Options) { o.MaxBodyBytes = 400_000 },       // kite.jpg is 1.4 MB, dog.jpg 164 kB
+		pred: &predictor.Options{MaxBatch: 8, MaxPixels: 300_000}, // dog.jpg is 768×576, eagle.jpg 773×512
+	})
 	kite, dog, small := readImage(t, "kite.jpg"), readImage(t, "dog.jpg"), readImage(t, "testdata/jpeg-420-small.jpg")
 
 	check := func(what string, r *response, err error, status int, code, mention string) {
@@ -237,12 +235,11 @@ func TestModelEndpoint(t *testing.T) {
 }
 
 func TestHealthAndReadiness(t *testing.T) {
-	cfg := config.DefaultPredict()
-	s, err := New(testP, cfg, zaptest.NewLogger(t))
+	s, err := New(testP, testOptions(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Before Serve has warmed the model up: alive, not ready.
+	// Before Serve has started the model worker: alive, not ready.
 	probe := serveHandler(t, s.Handler())
 	for path, want := range map[string]int{"/healthz": 200, "/readyz": 503} {
 		resp, err := http.Get(probe + path)
@@ -310,9 +307,9 @@ func TestRunListenError(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	cfg := config.DefaultPredict()
-	cfg.Server.Listen = ln.Addr().String() // taken
-	err = Run(context.Background(), cfg, testP, zaptest.NewLogger(t))
+	opt := testOptions(t)
+	opt.Listen = ln.Addr().String() // taken
+	err = Run(context.Background(), testP, opt)
 	if err == nil || !strings.Contains(err.Error(), "listening on "+ln.Addr().String()) {
 		t.Errorf("Run on a taken port: %v", err)
 	}

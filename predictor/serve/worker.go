@@ -13,15 +13,9 @@ import (
 // job is one request's preprocessed images, waiting for the model.
 type job struct {
 	ctx    context.Context
-	input  []float32 // n × InputLen values
-	n      int
-	result chan jobResult // buffered: the worker never blocks on it
-}
-
-// jobResult is what the worker hands back for a job.
-type jobResult struct {
-	preds []predictor.Prediction // n predictions, when err is nil
-	err   error
+	batch  *predictor.Batch // the request's images, decoded into its slots
+	n      int              // the slots that decoded: the images to run
+	result chan error       // buffered: the worker never blocks on it
 }
 
 // errShuttingDown answers jobs still queued when the worker stops.
@@ -33,17 +27,12 @@ func (s *Server) release() {
 	s.m.queueDepth.Dec()
 }
 
-// work is the model worker: it warms the model up, reports that on
-// warmed, turns the server ready, then runs queued jobs, in batches when
+// work is the model worker: it turns the server ready (the predictor was
+// warmed up when it was opened), then runs queued jobs, in batches when
 // batching is on, until s.stop is closed.
-func (s *Server) work(warmed chan<- error) {
+func (s *Server) work() {
 	defer close(s.stopped)
-	if err := s.warm(); err != nil {
-		warmed <- err
-		return
-	}
 	s.state.CompareAndSwap(stateStarting, stateReady)
-	warmed <- nil
 	s.log.Info("ready")
 
 	var carry *job // taken from the queue but did not fit the last batch
@@ -65,27 +54,6 @@ func (s *Server) work(warmed chan<- error) {
 		}
 		s.run(batch)
 	}
-}
-
-// warm runs zero batches of the sizes the server will run most: one
-// image, and a full batch when batching is on.
-func (s *Server) warm() error {
-	if !s.warmup {
-		return nil
-	}
-	sizes := []int{1}
-	if s.batching && s.chunk > 1 {
-		sizes = append(sizes, s.chunk)
-	}
-	L, C := s.p.InputLen(), s.p.NumClasses()
-	for _, n := range sizes {
-		start := time.Now()
-		if err := s.p.ForwardInto(make([]float32, n*L), n, make([]float32, n*C)); err != nil {
-			return fmt.Errorf("warming up the model at batch %d: %w", n, err)
-		}
-		s.log.Debug("warmed up", zap.Int("batch", n), zap.Duration("took", time.Since(start)))
-	}
-	return nil
 }
 
 // collect adds queued jobs to batch, which holds n images, until the batch
@@ -124,63 +92,32 @@ func (s *Server) collect(batch []*job, n int) (_ []*job, carry *job) {
 	return batch, nil
 }
 
-// run runs the jobs of one batch through the model, in forward passes of
-// at most s.chunk images, and hands each job its predictions. Jobs whose
+// run runs the jobs of one batch through the model with predictor.Run (in
+// forward passes of at most the predictor's MaxBatch images) and hands each
+// job its result; the predictions are in the jobs' own batches. Jobs whose
 // request has given up are dropped first.
 func (s *Server) run(batch []*job) {
 	live := batch[:0]
+	batches := make([]*predictor.Batch, 0, len(batch))
 	n := 0
 	for _, j := range batch {
 		if err := j.ctx.Err(); err != nil {
-			j.result <- jobResult{err: err}
+			j.result <- err
 			continue
 		}
 		live = append(live, j)
+		batches = append(batches, j.batch)
 		n += j.n
 	}
 	if n == 0 {
 		return
 	}
-	L, C := s.p.InputLen(), s.p.NumClasses()
-	input := live[0].input
-	if len(live) > 1 {
-		// Gather the jobs into the worker's batch buffer, reused across
-		// batches (only the worker touches it).
-		if cap(s.batchBuf) < n*L {
-			s.batchBuf = make([]float32, n*L)
-		}
-		input = s.batchBuf[:0]
-		for _, j := range live {
-			input = append(input, j.input...)
-		}
-	}
-	logits := make([]float32, n*C)
-	var err error
-	for a := 0; a < n && err == nil; a += s.chunk {
-		b := min(a+s.chunk, n)
-		if s.beforeForward != nil {
-			s.beforeForward(b - a)
-		}
-		start := time.Now()
-		err = s.p.ForwardInto(input[a*L:b*L], b-a, logits[a*C:b*C])
-		s.m.forward.Observe(time.Since(start).Seconds())
-		s.m.batchSize.Observe(float64(b - a))
-	}
-	var preds []predictor.Prediction
-	if err == nil {
-		preds, err = s.p.Postprocess(logits, n)
-	}
+	err := s.p.Run(context.Background(), s.runOpts, batches...)
 	if err != nil {
 		s.log.Error("running the model", zap.Int("images", n), zap.Int("requests", len(live)), zap.Error(err))
 	}
-	off := 0
 	for _, j := range live {
-		if err != nil {
-			j.result <- jobResult{err: err}
-		} else {
-			j.result <- jobResult{preds: preds[off : off+j.n : off+j.n]}
-		}
-		off += j.n
+		j.result <- err
 	}
 }
 
@@ -190,7 +127,7 @@ func (s *Server) refuseQueued() {
 		select {
 		case j := <-s.queue:
 			s.release()
-			j.result <- jobResult{err: errShuttingDown}
+			j.result <- errShuttingDown
 		default:
 			return
 		}
