@@ -64,9 +64,9 @@ func predThreads(b *testing.B) int {
 
 // predProvider is the execution provider of every session:
 // $TAGNET_BENCH_PROVIDER ("cpu" or "cuda"), default "cpu".
-func predProvider() string {
+func predProvider() ort.Provider {
 	if p := os.Getenv("TAGNET_BENCH_PROVIDER"); p != "" {
-		return p
+		return ort.Provider(p)
 	}
 	return ort.ProviderCPU
 }
@@ -143,7 +143,7 @@ func (m *predModels) get(b *testing.B, arch string) *predictor.Predictor {
 	p, err := predictor.New(predRuntime(b), m.path(b, arch), predictor.Options{
 		Session: ort.SessionOptions{
 			IntraOpThreads: predThreads(b),
-			Providers:      []string{predProvider()},
+			Providers:      []ort.Provider{predProvider()},
 			OnUnavailable:  ort.OnUnavailableFail,
 		},
 		Thresholds: predictor.Thresholds{Strategy: st},

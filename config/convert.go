@@ -79,7 +79,12 @@ func setValue(dst reflect.Value, val any) error {
 		if err != nil {
 			return err
 		}
-		dst.Set(reflect.ValueOf(l))
+		// The element type may be a named string type (ort.Provider).
+		v := reflect.MakeSlice(dst.Type(), len(l), len(l))
+		for i, s := range l {
+			v.Index(i).SetString(s)
+		}
+		dst.Set(v)
 	default:
 		return fmt.Errorf("has unsupported type %s", dst.Type())
 	}

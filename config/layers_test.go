@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/tagnet/tagnet/predictor/ort"
 	"github.com/tagnet/tagnet/predictor/postprocess"
 )
 
@@ -98,7 +99,7 @@ func TestEnvOverrides(t *testing.T) {
 	want.Model.Path = filepath.Join("testdata", "model.onnx")
 	want.Server.Listen = ":7000"
 	want.Runtime.IntraOpThreads = 3
-	want.Runtime.Providers = []string{"cuda", "cpu"}
+	want.Runtime.Providers = []ort.Provider{"cuda", "cpu"}
 	want.Runtime.Warmup = false
 	want.Runtime.CUDAMemLimit = 1_000_000
 	want.Runtime.GraphOptimization = "basic"
@@ -169,7 +170,7 @@ func TestFlagTypes(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := cfg.Runtime
-	if !reflect.DeepEqual(r.Providers, []string{"cuda", "cpu"}) || r.Warmup || r.CUDAMemLimit != 1024 {
+	if !reflect.DeepEqual(r.Providers, []ort.Provider{"cuda", "cpu"}) || r.Warmup || r.CUDAMemLimit != 1024 {
 		t.Errorf("runtime = %+v", r)
 	}
 	if cfg.Server.ReadTimeout != 2*time.Second {

@@ -213,5 +213,17 @@ func defaultValue(fv reflect.Value) any {
 	if l, ok := fv.Interface().([]string); ok {
 		return slices.Clone(l)
 	}
+	// Leaves typed by the package that owns their values (ort.Provider,
+	// ort.Policy…) are strings underneath.
+	switch {
+	case fv.Kind() == reflect.String:
+		return fv.String()
+	case fv.Kind() == reflect.Slice && fv.Type().Elem().Kind() == reflect.String:
+		l := make([]string, fv.Len())
+		for i := range l {
+			l[i] = fv.Index(i).String()
+		}
+		return l
+	}
 	return fv.Interface()
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/tagnet/tagnet/predictor/ort"
 	"github.com/tagnet/tagnet/predictor/postprocess"
 )
 
@@ -145,7 +146,7 @@ func TestFullPredict(t *testing.T) {
 		IntraOpThreads:      4,
 		InterOpThreads:      1,
 		GraphOptimization:   "extended",
-		Providers:           []string{"cuda", "cpu"},
+		Providers:           []ort.Provider{"cuda", "cpu"},
 		CUDADeviceID:        1,
 		CUDNNConvAlgoSearch: "EXHAUSTIVE",
 		CUDAMemLimit:        8_000_000_000,
@@ -290,7 +291,7 @@ func TestValidateCollectsAll(t *testing.T) {
 	p := DefaultPredict()
 	p.Server.QueueSize = 0
 	p.Predict.BatchSize = 0
-	p.Runtime.Providers = []string{"gpu"}
+	p.Runtime.Providers = []ort.Provider{"gpu"}
 	p.Thresholds.Strategy = postprocess.Strategy{Kind: postprocess.KindFixed, Value: 1.5}
 	p.Thresholds.Overrides = map[string]float64{"a": 0.5, "b": 2}
 	err := p.Validate()

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tagnet/tagnet/predictor/ort"
 	"github.com/tagnet/tagnet/predictor/postprocess"
 	"github.com/tagnet/tagnet/preprocess"
 )
@@ -51,24 +52,24 @@ type Runtime struct {
 	InterOpThreads int `yaml:"inter_op_threads" help:"ONNX Runtime inter-op threads (0 = ORT default)"`
 	// GraphOptimization is the graph optimisation level: "disable",
 	// "basic", "extended" or "all" (the default).
-	GraphOptimization string `yaml:"graph_optimization" help:"graph optimisation: disable, basic, extended or all"`
+	GraphOptimization ort.Optimization `yaml:"graph_optimization" help:"graph optimisation: disable, basic, extended or all"`
 	// Providers lists the execution providers in order of preference, each
 	// "cpu" or "cuda", without duplicates; default ["cpu"]. In the
 	// environment, write them comma-separated: TAGNET_RUNTIME_PROVIDERS=cuda,cpu.
-	Providers []string `yaml:"providers" help:"execution providers in order of preference: cpu, cuda"`
+	Providers []ort.Provider `yaml:"providers" help:"execution providers in order of preference: cpu, cuda"`
 	// CUDADeviceID is the GPU used by the cuda provider, >= 0; default 0.
 	CUDADeviceID int `yaml:"cuda_device_id" help:"GPU used by the cuda provider"`
 	// CUDNNConvAlgoSearch is cuDNN's convolution algorithm search:
 	// "EXHAUSTIVE" (slow first run at each new shape), "HEURISTIC" (the
 	// default) or "DEFAULT".
-	CUDNNConvAlgoSearch string `yaml:"cudnn_conv_algo_search" help:"cuDNN convolution search: EXHAUSTIVE, HEURISTIC or DEFAULT"`
+	CUDNNConvAlgoSearch ort.ConvAlgoSearch `yaml:"cudnn_conv_algo_search" help:"cuDNN convolution search: EXHAUSTIVE, HEURISTIC or DEFAULT"`
 	// CUDAMemLimit caps the cuda provider's memory arena in bytes, >= 0;
 	// 0 (the default) means no limit.
 	CUDAMemLimit int64 `yaml:"cuda_mem_limit" help:"cuda memory arena limit in bytes (0 = unlimited)"`
 	// OnUnavailable says what to do when a listed provider cannot be used:
 	// "fail" (the default) or "fallback" (log a warning and go on with the
 	// remaining providers, CPU as the last resort).
-	OnUnavailable string `yaml:"on_unavailable" help:"when a provider is unavailable: fail or fallback"`
+	OnUnavailable ort.Policy `yaml:"on_unavailable" help:"when a provider is unavailable: fail or fallback"`
 	// Warmup runs one batch through each new session before its first
 	// images (predict's first batch, serve's first request);
 	// default true.
@@ -176,10 +177,10 @@ type Auth struct {
 func DefaultPredict() *Predict {
 	return &Predict{
 		Runtime: Runtime{
-			GraphOptimization:   "all",
-			Providers:           []string{"cpu"},
-			CUDNNConvAlgoSearch: "HEURISTIC",
-			OnUnavailable:       "fail",
+			GraphOptimization:   ort.OptimizeAll,
+			Providers:           []ort.Provider{ort.ProviderCPU},
+			CUDNNConvAlgoSearch: ort.ConvAlgoHeuristic,
+			OnUnavailable:       ort.OnUnavailableFail,
 			Warmup:              true,
 		},
 		Thresholds: Thresholds{Strategy: postprocess.Strategy{Kind: postprocess.KindF1}},
@@ -228,21 +229,23 @@ func (p *Predict) RequireModel() error {
 func (r *Runtime) validate(c *checker) {
 	atLeast(c, "runtime.intra_op_threads", r.IntraOpThreads, 0)
 	atLeast(c, "runtime.inter_op_threads", r.InterOpThreads, 0)
-	c.oneOf("runtime.graph_optimization", r.GraphOptimization, "disable", "basic", "extended", "all")
+	// The value sets are ort's (typed there), so the configuration and
+	// the session accept the same values.
+	c.oneOf("runtime.graph_optimization", string(r.GraphOptimization), ort.Names(ort.Optimizations())...)
 	if len(r.Providers) == 0 {
-		c.fail("runtime.providers", r.Providers, "must list at least one of cpu, cuda")
+		c.fail("runtime.providers", ort.Names(r.Providers), "must list at least one of %s", strings.Join(ort.Names(ort.Providers()), ", "))
 	}
 	for i, p := range r.Providers {
 		key := fmt.Sprintf("runtime.providers[%d]", i)
-		c.oneOf(key, p, "cpu", "cuda")
+		c.oneOf(key, string(p), ort.Names(ort.Providers())...)
 		if first := slices.Index(r.Providers, p); first < i {
-			c.fail(key, p, "duplicate of runtime.providers[%d]", first)
+			c.fail(key, string(p), "duplicate of runtime.providers[%d]", first)
 		}
 	}
 	atLeast(c, "runtime.cuda_device_id", r.CUDADeviceID, 0)
-	c.oneOf("runtime.cudnn_conv_algo_search", r.CUDNNConvAlgoSearch, "EXHAUSTIVE", "HEURISTIC", "DEFAULT")
+	c.oneOf("runtime.cudnn_conv_algo_search", string(r.CUDNNConvAlgoSearch), ort.Names(ort.ConvAlgoSearches())...)
 	atLeast(c, "runtime.cuda_mem_limit", r.CUDAMemLimit, 0)
-	c.oneOf("runtime.on_unavailable", r.OnUnavailable, "fail", "fallback")
+	c.oneOf("runtime.on_unavailable", string(r.OnUnavailable), ort.Names(ort.Policies())...)
 }
 
 // overrideKey is the key under which one entry of thresholds.overrides is

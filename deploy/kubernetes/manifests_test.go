@@ -33,6 +33,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/tagnet/tagnet/config"
+	"github.com/tagnet/tagnet/predictor/ort"
 )
 
 // The kustomizations: the two overlays to apply, and the merge Job.
@@ -344,7 +345,7 @@ func TestServeConfig(t *testing.T) {
 				t.Errorf("the image's and the container's environment change deploy.yaml's settings:\nfile alone: %+v\nas run:     %+v", cfg, got)
 			}
 			wantProviders := map[string][]string{"cpu": {"cpu"}, "cuda": {"cuda", "cpu"}}[variant]
-			if !slices.Equal(cfg.Runtime.Providers, wantProviders) {
+			if !slices.Equal(ort.Names(cfg.Runtime.Providers), wantProviders) {
 				t.Errorf("runtime.providers %v, want %v", cfg.Runtime.Providers, wantProviders)
 			}
 			if !strings.HasSuffix(c.Image, ":"+variant) {

@@ -17,31 +17,6 @@ import (
 	"github.com/tagnet/tagnet/models"
 )
 
-// Execution provider names for SessionOptions.Providers and
-// Session.Provider.
-const (
-	ProviderCPU  = "cpu"
-	ProviderCUDA = "cuda"
-)
-
-// Policies for SessionOptions.OnUnavailable.
-const (
-	// OnUnavailableFail makes NewSession fail when a requested accelerator
-	// cannot be used.
-	OnUnavailableFail = "fail"
-	// OnUnavailableFallback makes NewSession continue on the CPU, logging a
-	// warning that names the reason.
-	OnUnavailableFallback = "fallback"
-)
-
-// Graph optimisation levels for SessionOptions.GraphOptimization.
-const (
-	OptimizeDisable  = "disable"
-	OptimizeBasic    = "basic"
-	OptimizeExtended = "extended"
-	OptimizeAll      = "all"
-)
-
 // LogitsOutput is the output name a Session runs when the model has it.
 const LogitsOutput = "logits"
 
@@ -63,16 +38,16 @@ type SessionOptions struct {
 	// only in its parallel execution mode, which this package leaves off
 	// (it does not help a ResNet's chain of operators).
 	InterOpThreads int
-	// GraphOptimization is "disable", "basic", "extended" or "all". Empty
-	// means "all".
-	GraphOptimization string
-	// Providers lists execution providers in preference order: "cpu",
-	// "cuda" (case does not matter). Empty means CPU only. The first entry
+	// GraphOptimization is one of Optimizations(): "disable", "basic",
+	// "extended" or "all" (case does not matter). Empty means "all".
+	GraphOptimization Optimization
+	// Providers lists execution providers (of Providers()) in preference
+	// order: "cpu", "cuda" (case does not matter). Empty means CPU only. The first entry
 	// is the one set up; the CPU is always available, so entries after
 	// "cpu" are never reached, and ["cuda", "cpu"] reads as "CUDA, else the
 	// CPU" once OnUnavailable is "fallback". The CPU provider also runs any
 	// operator an accelerator lacks.
-	Providers []string
+	Providers []Provider
 	// CUDA configures the CUDA provider when Providers lists "cuda".
 	CUDA CUDAOptions
 	// Spin, when true, lets ONNX Runtime's intra-op threads spin while they
@@ -90,10 +65,10 @@ type SessionOptions struct {
 	// on CUDA. See DefaultCPURunBatch for why.
 	MaxRunBatch int
 	// OnUnavailable says what to do when a listed accelerator cannot be
-	// set up: "fail" returns an error wrapping ErrProviderUnavailable that
+	// set up, one of Policies(): "fail" returns an error wrapping ErrProviderUnavailable that
 	// names the reason; "fallback" continues on the CPU and logs a warning
 	// naming the reason. Empty means "fail".
-	OnUnavailable string
+	OnUnavailable Policy
 	// Logger receives the session's log lines. Nil means the Runtime's
 	// logger.
 	Logger *zap.Logger
@@ -115,10 +90,11 @@ const DefaultCPURunBatch = 4
 type CUDAOptions struct {
 	// DeviceID is the GPU to run on. Zero is the first GPU.
 	DeviceID int
-	// CudnnConvAlgoSearch is "heuristic", "exhaustive" or "default" (case
-	// does not matter). Empty means "heuristic": the exhaustive search makes
-	// the first run at each new batch size slow.
-	CudnnConvAlgoSearch string
+	// CudnnConvAlgoSearch is one of ConvAlgoSearches(): "HEURISTIC",
+	// "EXHAUSTIVE" or "DEFAULT" (case does not matter). Empty means
+	// "HEURISTIC": the exhaustive search makes the first run at each new
+	// batch size slow.
+	CudnnConvAlgoSearch ConvAlgoSearch
 	// MemLimit caps the provider's memory arena in bytes. Zero means no
 	// limit.
 	MemLimit uint64
@@ -135,23 +111,19 @@ func (o SessionOptions) Validate() error {
 	if _, err := optimizationLevel(o.GraphOptimization); err != nil {
 		return err
 	}
-	seen := map[string]bool{}
+	seen := map[Provider]bool{}
 	for _, p := range o.Providers {
-		name := strings.ToLower(strings.TrimSpace(p))
-		switch name {
-		case ProviderCPU, ProviderCUDA:
-		default:
-			return fmt.Errorf("%w: unknown execution provider %q (want %q or %q)", ErrOptions, p, ProviderCPU, ProviderCUDA)
+		name := normalize(p, false)
+		if !in(name, Providers()) {
+			return fmt.Errorf("%w: unknown execution provider %q (want one of %s)", ErrOptions, p, strings.Join(Names(Providers()), ", "))
 		}
 		if seen[name] {
 			return fmt.Errorf("%w: execution provider %q listed twice", ErrOptions, p)
 		}
 		seen[name] = true
 	}
-	switch o.OnUnavailable {
-	case "", OnUnavailableFail, OnUnavailableFallback:
-	default:
-		return fmt.Errorf("%w: on-unavailable policy %q (want %q or %q)", ErrOptions, o.OnUnavailable, OnUnavailableFail, OnUnavailableFallback)
+	if pol := normalize(o.OnUnavailable, false); pol != "" && !in(pol, Policies()) {
+		return fmt.Errorf("%w: on-unavailable policy %q (want one of %s)", ErrOptions, o.OnUnavailable, strings.Join(Names(Policies()), ", "))
 	}
 	if o.MaxRunBatch < 0 {
 		return fmt.Errorf("%w: max run batch %d is negative", ErrOptions, o.MaxRunBatch)
@@ -165,8 +137,8 @@ func (o SessionOptions) Validate() error {
 	return nil
 }
 
-func optimizationLevel(s string) (onnxruntime.GraphOptimizationLevel, error) {
-	switch strings.ToLower(strings.TrimSpace(s)) {
+func optimizationLevel(s Optimization) (onnxruntime.GraphOptimizationLevel, error) {
+	switch normalize(s, false) {
 	case "", OptimizeAll:
 		return onnxruntime.GraphOptimizationLevelEnableAll, nil
 	case OptimizeExtended:
@@ -176,17 +148,18 @@ func optimizationLevel(s string) (onnxruntime.GraphOptimizationLevel, error) {
 	case OptimizeDisable:
 		return onnxruntime.GraphOptimizationLevelDisableAll, nil
 	}
-	return 0, fmt.Errorf("%w: graph optimisation %q (want disable, basic, extended or all)", ErrOptions, s)
+	return 0, fmt.Errorf("%w: graph optimisation %q (want one of %s)", ErrOptions, s, strings.Join(Names(Optimizations()), ", "))
 }
 
-func convAlgoSearch(s string) (string, error) {
-	switch v := strings.ToUpper(strings.TrimSpace(s)); v {
-	case "":
-		return "HEURISTIC", nil
-	case "HEURISTIC", "EXHAUSTIVE", "DEFAULT":
+func convAlgoSearch(s ConvAlgoSearch) (ConvAlgoSearch, error) {
+	v := normalize(s, true)
+	if v == "" {
+		return ConvAlgoHeuristic, nil
+	}
+	if in(v, ConvAlgoSearches()) {
 		return v, nil
 	}
-	return "", fmt.Errorf("%w: cudnn conv algo search %q (want heuristic, exhaustive or default)", ErrOptions, s)
+	return "", fmt.Errorf("%w: cudnn conv algo search %q (want one of %s)", ErrOptions, s, strings.Join(Names(ConvAlgoSearches()), ", "))
 }
 
 // Session runs one model. Its shape facts are read once when it is opened.
@@ -277,21 +250,21 @@ func newSession(rt *Runtime, src modelSource, opts SessionOptions) (s *Session, 
 
 	// The first provider listed is the one wanted; the CPU is always
 	// available, so nothing after "cpu" is ever reached.
-	wantCUDA := len(opts.Providers) > 0 && strings.ToLower(strings.TrimSpace(opts.Providers[0])) == ProviderCUDA
-	fallback := opts.OnUnavailable == OnUnavailableFallback
+	wantCUDA := len(opts.Providers) > 0 && normalize(opts.Providers[0], false) == ProviderCUDA
+	fallback := normalize(opts.OnUnavailable, false) == OnUnavailableFallback
 
-	s.provider = ProviderCPU
+	s.provider = string(ProviderCPU)
 	if wantCUDA {
 		s.sess, err = s.open(src, opts, true)
 		if err == nil {
-			s.provider = ProviderCUDA
+			s.provider = string(ProviderCUDA)
 		} else {
 			var pe *providerError
 			if !fallback || !errors.As(err, &pe) {
 				return nil, fmt.Errorf("opening model %s: %w", src, err)
 			}
 			logger.Warn("cuda execution provider unavailable; falling back to cpu",
-				zap.String("provider", pe.provider), zap.String("reason", pe.reason.Error()))
+				zap.String("provider", string(pe.provider)), zap.String("reason", pe.reason.Error()))
 		}
 	}
 	if s.sess == nil {
@@ -300,7 +273,7 @@ func newSession(rt *Runtime, src modelSource, opts SessionOptions) (s *Session, 
 		}
 	}
 	s.runBatch = opts.MaxRunBatch
-	if s.runBatch == 0 && s.provider == ProviderCPU {
+	if s.runBatch == 0 && s.provider == string(ProviderCPU) {
 		s.runBatch = DefaultCPURunBatch
 	}
 	if s.inputShape[0] > 0 {
@@ -410,12 +383,12 @@ func (s *Session) open(src modelSource, opts SessionOptions, cuda bool) (*onnxru
 // providerError says why an execution provider could not be used. It
 // matches ErrProviderUnavailable.
 type providerError struct {
-	provider string
+	provider Provider
 	reason   error
 }
 
 func (e *providerError) Error() string {
-	return ErrProviderUnavailable.Error() + ": " + e.provider + ": " + e.reason.Error()
+	return ErrProviderUnavailable.Error() + ": " + string(e.provider) + ": " + e.reason.Error()
 }
 
 func (e *providerError) Unwrap() []error { return []error{ErrProviderUnavailable, e.reason} }
@@ -524,7 +497,7 @@ func appendCUDAProvider(so *onnxruntime.SessionOptions, opts CUDAOptions) error 
 	defer co.Destroy()
 	settings := map[string]string{
 		"device_id":              strconv.Itoa(opts.DeviceID),
-		"cudnn_conv_algo_search": search,
+		"cudnn_conv_algo_search": string(search),
 	}
 	if opts.MemLimit > 0 {
 		settings["gpu_mem_limit"] = strconv.FormatUint(opts.MemLimit, 10)

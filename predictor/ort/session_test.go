@@ -54,7 +54,7 @@ func TestSessionShape(t *testing.T) {
 	if s.LogitsName() != "output" || s.NumClasses() != 20 {
 		t.Errorf("logits %q with %d classes, want output with 20", s.LogitsName(), s.NumClasses())
 	}
-	if s.Provider() != ProviderCPU {
+	if Provider(s.Provider()) != ProviderCPU {
 		t.Errorf("Provider = %q, want cpu", s.Provider())
 	}
 	// Callers get copies.
@@ -150,7 +150,7 @@ func TestSessionFromBytes(t *testing.T) {
 		t.Fatal(err)
 	}
 	s, err := NewSessionFromBytes(testRuntime, model, SessionOptions{
-		IntraOpThreads: 1, InterOpThreads: 1, GraphOptimization: "basic", Providers: []string{"cpu"},
+		IntraOpThreads: 1, InterOpThreads: 1, GraphOptimization: "basic", Providers: []Provider{"cpu"},
 		Logger: zaptest.NewLogger(t),
 	})
 	if err != nil {
@@ -248,7 +248,7 @@ func TestUnsupportedModels(t *testing.T) {
 func TestOptionsValidate(t *testing.T) {
 	for _, o := range []SessionOptions{
 		{},
-		{IntraOpThreads: 4, InterOpThreads: 1, GraphOptimization: "Extended", Providers: []string{"CUDA", "cpu"},
+		{IntraOpThreads: 4, InterOpThreads: 1, GraphOptimization: "Extended", Providers: []Provider{"CUDA", "cpu"},
 			OnUnavailable: "fallback", CUDA: CUDAOptions{DeviceID: 1, CudnnConvAlgoSearch: "exhaustive", MemLimit: 1 << 30}},
 	} {
 		if err := o.Validate(); err != nil {
@@ -262,8 +262,8 @@ func TestOptionsValidate(t *testing.T) {
 		{SessionOptions{IntraOpThreads: -1}, "intra-op threads -1"},
 		{SessionOptions{InterOpThreads: -2}, "inter-op threads -2"},
 		{SessionOptions{GraphOptimization: "max"}, `graph optimisation "max"`},
-		{SessionOptions{Providers: []string{"tpu"}}, `unknown execution provider "tpu"`},
-		{SessionOptions{Providers: []string{"cpu", "CPU"}}, "listed twice"},
+		{SessionOptions{Providers: []Provider{"tpu"}}, `unknown execution provider "tpu"`},
+		{SessionOptions{Providers: []Provider{"cpu", "CPU"}}, "listed twice"},
 		{SessionOptions{OnUnavailable: "ignore"}, `on-unavailable policy "ignore"`},
 		{SessionOptions{CUDA: CUDAOptions{DeviceID: -1}}, "cuda device id -1"},
 		{SessionOptions{CUDA: CUDAOptions{CudnnConvAlgoSearch: "fast"}}, `cudnn conv algo search "fast"`},
@@ -288,13 +288,13 @@ func TestCUDAFallback(t *testing.T) {
 	}
 	core, logs := observer.New(zapcore.DebugLevel)
 	s, err := NewSession(testRuntime, filepath.Join(fixtureDir, "model.onnx"), SessionOptions{
-		Providers: []string{"cuda", "cpu"}, OnUnavailable: OnUnavailableFallback, Logger: zap.New(core),
+		Providers: []Provider{"cuda", "cpu"}, OnUnavailable: OnUnavailableFallback, Logger: zap.New(core),
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	if s.Provider() != ProviderCPU {
+	if Provider(s.Provider()) != ProviderCPU {
 		t.Errorf("Provider = %q, want cpu", s.Provider())
 	}
 	got, err := s.Run(fixtureIn, 2)
@@ -319,9 +319,9 @@ func TestCUDAFail(t *testing.T) {
 	if cudaPresent() {
 		t.Skip("CUDA provider libraries are installed; the failure is tested where they are not")
 	}
-	for _, policy := range []string{"", OnUnavailableFail} {
+	for _, policy := range []Policy{"", OnUnavailableFail} {
 		_, err := NewSessionFromBytes(testRuntime, flattenModel(-1), SessionOptions{
-			Providers: []string{"cuda"}, OnUnavailable: policy,
+			Providers: []Provider{"cuda"}, OnUnavailable: policy,
 		})
 		if !errors.Is(err, ErrProviderUnavailable) {
 			t.Fatalf("policy %q: err = %v, want ErrProviderUnavailable", policy, err)
@@ -362,13 +362,13 @@ func TestCUDA(t *testing.T) {
 		t.Skip("no NVIDIA GPU (/dev/nvidia0); CUDA run not tested")
 	}
 	s, err := NewSession(testRuntime, filepath.Join(fixtureDir, "model.onnx"), SessionOptions{
-		Providers: []string{"cuda"}, OnUnavailable: OnUnavailableFail, Logger: zaptest.NewLogger(t),
+		Providers: []Provider{"cuda"}, OnUnavailable: OnUnavailableFail, Logger: zaptest.NewLogger(t),
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	if s.Provider() != ProviderCUDA {
+	if Provider(s.Provider()) != ProviderCUDA {
 		t.Errorf("Provider = %q, want cuda", s.Provider())
 	}
 	if err := s.Warmup(2); err != nil {
@@ -388,13 +388,13 @@ func TestCUDA(t *testing.T) {
 // TestCPUPreferred: with the CPU listed first, CUDA is never tried.
 func TestCPUPreferred(t *testing.T) {
 	s, err := NewSessionFromBytes(testRuntime, flattenModel(-1), SessionOptions{
-		Providers: []string{"cpu", "cuda"}, OnUnavailable: OnUnavailableFail,
+		Providers: []Provider{"cpu", "cuda"}, OnUnavailable: OnUnavailableFail,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	if s.Provider() != ProviderCPU {
+	if Provider(s.Provider()) != ProviderCPU {
 		t.Errorf("Provider = %q, want cpu", s.Provider())
 	}
 }
