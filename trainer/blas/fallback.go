@@ -81,3 +81,5 @@ func bnGradSums(x, dy, y, gs, dres []float32, mean float32, relu, resAdd bool) (
 func bnGradInput(dx, x, dy, y []float32, mean, ka, kb, kc float32, relu, add bool) {
 	refBNGradInput(dx, x, dy, y, mean, ka, kb, kc, relu, add)
 }
+
+func adamStep(v, g, avg, sq []float32, k *AdamConsts) { refAdamStep(v, g, avg, sq, k) }

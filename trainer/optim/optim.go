@@ -22,6 +22,7 @@ import (
 	"runtime"
 	"sync"
 
+	"github.com/tagnet/tagnet/trainer/blas"
 	"github.com/tagnet/tagnet/trainer/tensor"
 )
 
@@ -333,7 +334,7 @@ type adamJob struct {
 type adamKernel struct{ m1, c1, m2, c2, eps float32 }
 
 // run updates the elements [lo, hi) of the concatenation of the jobs'
-// tensors.
+// tensors with blas.AdamStep (native, vectorised).
 func (k adamKernel) run(jobs []adamJob, lo, hi int) {
 	off := 0
 	for _, jb := range jobs {
@@ -343,22 +344,8 @@ func (k adamKernel) run(jobs []adamJob, lo, hi int) {
 		if a >= b {
 			continue
 		}
-		v := jb.s.p.Value[a:b]
-		g, avg, sq := jb.s.p.Grad[a:b], jb.s.avg[a:b], jb.s.sq[a:b]
-		g, avg, sq = g[:len(v)], avg[:len(v)], sq[:len(v)]
-		if jb.decay != 1 {
-			for j := range v {
-				v[j] *= jb.decay
-			}
-		}
-		step, inv2 := jb.step, jb.inv2
-		for j := range v {
-			gj := g[j]
-			m := k.m1*avg[j] + k.c1*gj
-			q := k.m2*sq[j] + k.c2*gj*gj
-			avg[j], sq[j] = m, q
-			v[j] -= step * m / (float32(math.Sqrt(float64(q)*inv2)) + k.eps)
-		}
+		c := blas.AdamConsts{M1: k.m1, C1: k.c1, M2: k.m2, C2: k.c2, Eps: k.eps, Decay: jb.decay, Step: jb.step, Inv2: jb.inv2}
+		blas.AdamStep(jb.s.p.Value[a:b], jb.s.p.Grad[a:b], jb.s.avg[a:b], jb.s.sq[a:b], &c)
 	}
 }
 
