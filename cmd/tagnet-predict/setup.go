@@ -13,7 +13,6 @@ import (
 	"github.com/tagnet/tagnet/config"
 	"github.com/tagnet/tagnet/predictor"
 	"github.com/tagnet/tagnet/predictor/ort"
-	"github.com/tagnet/tagnet/predictor/postprocess"
 )
 
 // alias is a short flag for a configuration key, such as --model for
@@ -70,7 +69,7 @@ func newLogger(cfg *config.Predict, w io.Writer) (*zap.Logger, error) {
 // thresholds converts the thresholds section.
 func thresholds(cfg *config.Predict) predictor.Thresholds {
 	return predictor.Thresholds{
-		Strategy:  postprocess.Strategy{Kind: cfg.Thresholds.Strategy.Kind, Value: cfg.Thresholds.Strategy.Value},
+		Strategy:  cfg.Thresholds.Strategy,
 		Overrides: cfg.Thresholds.Overrides,
 	}
 }
