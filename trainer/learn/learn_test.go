@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"math"
+	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"go.uber.org/zap"
@@ -197,5 +199,42 @@ func TestLRFindRestoresWeights(t *testing.T) {
 		if !slices.Equal(after[name].Data, w.Data) {
 			t.Fatalf("lr_find left %s changed", name)
 		}
+	}
+}
+
+// TestResumeBeforeFirstCheckpoint: a run killed before its first
+// checkpoint (nothing in the folder but, perhaps, the metrics line written
+// just before last.ckpt) resumes by starting over: a restarted Job that
+// always passes --resume must not fail for ever. It ends with the same
+// weights, bit for bit, as an uninterrupted run, and the log holds each
+// epoch once.
+func TestResumeBeforeFirstCheckpoint(t *testing.T) {
+	ds, aug := tinySet(t)
+	plan := FineTunePlan(1, 3e-3, 1)
+	full := tinyLearner(t, ds, aug, filepath.Join(t.TempDir(), "full"), Hooks{})
+	if err := full.Fit(context.Background(), plan, false); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	stale := `{"epoch":0,"phase":"frozen","train_loss":0.7}` + "\n"
+	if err := os.WriteFile(filepath.Join(dir, metricsFile), []byte(stale), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	again := tinyLearner(t, ds, aug, dir, Hooks{})
+	if err := again.Fit(context.Background(), plan, true); err != nil {
+		t.Fatalf("resuming with no checkpoint yet: %v", err)
+	}
+	got, want := again.Weights(), full.Weights()
+	for name, w := range want {
+		if !slices.Equal(got[name].Data, w.Data) {
+			t.Fatalf("%s differs from an uninterrupted run", name)
+		}
+	}
+	b, err := os.ReadFile(filepath.Join(dir, metricsFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(string(b), "\n"); n != plan.Epochs() {
+		t.Errorf("metrics.jsonl has %d lines, want %d (one per epoch):\n%s", n, plan.Epochs(), b)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"math"
 	"strings"
 	"time"
@@ -269,7 +270,8 @@ func (l *Learner) epochSeed(e int) uint64 { return l.cfg.Seed*0x9e3779b97f4a7c15
 
 // Fit runs plan from its first epoch, or, with resume, from the epoch after
 // the one saved in Dir's last checkpoint (which must come from the same
-// plan, model and data). After every epoch it validates, calls
+// plan, model and data; with no checkpoint yet — a run killed in its first
+// epoch — it starts from the first epoch). After every epoch it validates, calls
 // Hooks.OnEpoch, appends to metrics.jsonl and writes last.ckpt (and
 // best.ckpt when the validation loss improved), atomically. A cancelled ctx
 // stops at the next step with ErrInterrupted; the work of the unfinished
@@ -282,11 +284,24 @@ func (l *Learner) Fit(ctx context.Context, plan Plan, resume bool) error {
 	l.fp, l.early = fp, false
 	start, best, bestEpoch := 0, math.Inf(1), -1
 	defer func() { l.bestEpoch = bestEpoch }()
+	var ck *checkpoint
 	if resume {
-		ck, err := loadCheckpoint(l.ckptPath(lastCkpt))
-		if err != nil {
+		var err error
+		ck, err = loadCheckpoint(l.ckptPath(lastCkpt))
+		if errors.Is(err, fs.ErrNotExist) {
+			// Killed before the first epoch's checkpoint (a restarted
+			// Kubernetes Job always passes --resume): nothing to resume,
+			// so the run starts over, and a metrics line written just
+			// before the kill goes.
+			l.log.Warn("no checkpoint to resume from yet: starting from the first epoch", zap.String("checkpoint", l.ckptPath(lastCkpt)))
+			if err := l.rewriteMetrics(); err != nil {
+				return fmt.Errorf("resuming: %w", err)
+			}
+		} else if err != nil {
 			return fmt.Errorf("resuming: %w", err)
 		}
+	}
+	if ck != nil {
 		if ck.Fingerprint != fp {
 			return fmt.Errorf("resuming: the checkpoint %s comes from a different run (model, data, plan or seed changed)", l.ckptPath(lastCkpt))
 		}
