@@ -145,6 +145,24 @@ static inline void tg_cvt_row(uint16_t *dst, const float *src, int64_t n) {
 	}
 }
 
+// TG_NO_LIBCALLS keeps GCC from turning short copy and zeroing loops into
+// memcpy and memset calls: im2col rows at small maps are 2–16 values, and
+// a library call per row (and per 1-value padding edge) cost more than the
+// copying (BenchmarkIm2col 3x3s1/8px).
+#define TG_NO_LIBCALLS __attribute__((optimize("no-tree-loop-distribute-patterns")))
+
+typedef float tg_f8u __attribute__((vector_size(32), aligned(4), may_alias));
+typedef float tg_f4u __attribute__((vector_size(16), aligned(4), may_alias));
+
+// tg_zero clears n bytes inline: 32 at a time, then one by one.
+static inline TG_NO_LIBCALLS void tg_zero(void *p, size_t n) {
+	char *c = p;
+	size_t i = 0;
+	tg_f8u z = {0};
+	for (; i + 32 <= n; i += 32) *(tg_f8u *)(c + i) = z;
+	for (; i < n; i++) c[i] = 0;
+}
+
 // TG_IM2COL defines NAME, the engine's im2col (trainer/nn) writing
 // elements of type T: the receptive fields of images [n0, n1) of x
 // (channel stride cs, image stride ns) as a [cin·k·k, (n1−n0)·ho·wo]
@@ -154,7 +172,7 @@ static inline void tg_cvt_row(uint16_t *dst, const float *src, int64_t n) {
 // outputs [lo, hi) of a strided row (dst[ow] = line[ow·s + off]). One loop for both
 // element types, so float32 and bf16 columns cannot drift apart.
 #define TG_IM2COL(NAME, T, COPY, STRIDED)                                                            \
-static void NAME(T *col, const float *x, int64_t cin, int64_t h, int64_t w, int64_t k,           \
+TG_NO_LIBCALLS static void NAME(T *col, const float *x, int64_t cin, int64_t h, int64_t w, int64_t k,           \
 		int64_t s, int64_t p, int64_t ho, int64_t wo, int64_t cs, int64_t ns, int64_t n0, int64_t n1) { \
 	int64_t cols = (n1 - n0) * ho * wo;                                                      \
 	int64_t r = 0;                                                                           \
@@ -175,12 +193,12 @@ static void NAME(T *col, const float *x, int64_t cin, int64_t h, int64_t w, int6
 						T *dst = row + j;                                                    \
 						int64_t ih = oh * s - p + kh;                                        \
 						if (ih < 0 || ih >= h) {                                             \
-							memset(dst, 0, wo * sizeof(T));                                  \
+							tg_zero(dst, wo * sizeof(T));                                    \
 							continue;                                                        \
 						}                                                                    \
 						const float *line = src + ih * w;                                    \
-						if (lo > 0) memset(dst, 0, lo * sizeof(T));                          \
-						if (hi < wo) memset(dst + hi, 0, (wo - hi) * sizeof(T));             \
+						for (int64_t q = 0; q < lo; q++) dst[q] = 0;                          \
+						for (int64_t q = hi; q < wo; q++) dst[q] = 0;                         \
 						if (s == 1) {                                                        \
 							COPY(dst + lo, line + lo + off, hi - lo);                        \
 						} else {                                                             \
@@ -193,7 +211,22 @@ static void NAME(T *col, const float *x, int64_t cin, int64_t h, int64_t w, int6
 	}                                                                                        \
 }
 
-static inline void tg_copy_f32(float *dst, const float *src, int64_t n) { memcpy(dst, src, n * sizeof(float)); }
+// tg_copy_f32 copies n floats: a short run inline, 8 at a time (unaligned
+// vector moves), then 4, then one by one; from 24 on with memcpy (faster
+// there: it dispatches to the CPU's widest moves).
+static inline TG_NO_LIBCALLS void tg_copy_f32(float *dst, const float *src, int64_t n) {
+	if (n >= 24) {
+		memcpy(dst, src, n * sizeof(float));
+		return;
+	}
+	int64_t i = 0;
+	for (; i + 8 <= n; i += 8) *(tg_f8u *)(dst + i) = *(const tg_f8u *)(src + i);
+	if (i + 4 <= n) {
+		*(tg_f4u *)(dst + i) = *(const tg_f4u *)(src + i);
+		i += 4;
+	}
+	for (; i < n; i++) dst[i] = src[i];
+}
 
 static inline void tg_strided_f32(float *dst, const float *line, int64_t lo, int64_t hi, int64_t s, int64_t off) {
 	for (int64_t ow = lo; ow < hi; ow++) dst[ow] = line[ow * s + off];
