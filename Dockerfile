@@ -44,6 +44,7 @@ COPY config/ config/
 COPY models/ models/
 COPY predictor/ predictor/
 COPY preprocess/ preprocess/
+COPY internal/ internal/
 RUN scripts/docker-steps.sh build /out/bin
 RUN scripts/docker-steps.sh check "$VARIANT" /out/bin /out/lib
 
