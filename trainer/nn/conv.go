@@ -49,6 +49,7 @@ type conv struct {
 	// passes read it instead of rounding the weight per chunk.
 	w16    []uint16
 	group  int // images per chunk
+	lanes  int // fixed shares of the batch whose weight gradients are summed apart (convLanes)
 	cnt    counter
 	dxAdd  bool
 	wAdd   []bool // per lane: its partial holds a contribution
@@ -67,7 +68,7 @@ func (n *Net) newConv(l models.Layer, x, y *value, param paramFunc) (*conv, erro
 		net: n, name: l.Name, x: x, y: y, w: w,
 		g:    geom{cin: l.InC, h: x.h, w: x.w, k: l.Kernel, s: l.Stride, p: l.Pad, ho: y.h, wo: y.w},
 		cout: l.OutC, kk: l.InC * l.Kernel * l.Kernel,
-		wAdd: make([]bool, n.lanes),
+		lanes: convLanes(n.lanes, n.cfg.MaxBatch, y.h*y.w),
 	}
 	if l.Bias {
 		if c.b, err = param(l, "bias"); err != nil {
@@ -88,9 +89,26 @@ func (n *Net) newConv(l models.Layer, x, y *value, param paramFunc) (*conv, erro
 	}
 	hw := y.h * y.w
 	c.group = max(1, min((minCols+hw-1)/hw, maxColFloats/(c.kk*hw)))
-	c.group = min(c.group, max(1, (n.cfg.MaxBatch+n.lanes-1)/n.lanes))
+	c.group = min(c.group, max(1, (n.cfg.MaxBatch+c.lanes-1)/c.lanes))
+	c.wAdd = make([]bool, c.lanes)
 	c.fwdFn, c.bwdFn, c.sumFn, c.flipFn = c.forwardWorker, c.backwardWorker, c.sumWorker, c.flipWorker
 	return c, nil
+}
+
+// minLaneCols is the least number of product columns (images · output
+// pixels) a weight-gradient lane should hold when the batch allows: below
+// it oneDNN's dW product runs at half speed or less (M=512, N=4608:
+// K=64 58 GFLOP/s, K=128 110, K=256 135 on one Zen 4 core).
+const minLaneCols = 128
+
+// convLanes returns the lanes of a convolution with hw output pixels per
+// image: the Net's (at least minLanes), fewer — but never under 2, so two
+// workers still share the backward pass — when a lane of maxBatch/lanes
+// images would hold fewer than minLaneCols columns (ResNet-18's layer4 at
+// 64 px). It depends on the shapes only, never on the thread count, up to
+// minLanes threads, so neither do the sums.
+func convLanes(netLanes, maxBatch, hw int) int {
+	return min(netLanes, max(2, maxBatch*hw/minLaneCols))
 }
 
 // scratchLen is the im2col buffer a worker needs for this layer.
@@ -207,7 +225,7 @@ func (c *conv) backward() {
 	}
 	c.cnt.reset()
 	c.net.pool.run(c.bwdFn)
-	if needW && c.net.lanes > 1 {
+	if needW && c.lanes > 1 {
 		c.net.pool.run(c.sumFn)
 	}
 	if c.b != nil && !c.b.Frozen {
@@ -232,7 +250,7 @@ func (c *conv) backward() {
 // the others through dcols = Wᵀ·dY and col2im.
 func (c *conv) backwardWorker(w int) {
 	for {
-		l, _, ok := c.cnt.take(1, c.net.lanes)
+		l, _, ok := c.cnt.take(1, c.lanes)
 		if !ok {
 			return
 		}
@@ -244,7 +262,7 @@ func (c *conv) backwardLane(w, lane int) {
 	n := c.net.n
 	hw := c.g.ho * c.g.wo
 	ld := n * hw
-	lo, hi := span(n, c.net.lanes, lane)
+	lo, hi := span(n, c.lanes, lane)
 	needW := !c.w.Frozen
 	dw := c.w.Grad
 	if lane > 0 {
@@ -335,7 +353,7 @@ func (c *conv) sumWorker(w int) {
 	dw := c.w.Grad
 	lo, hi := span(len(dw), c.net.threads, w)
 	dst := dw[lo:hi]
-	for p := 1; p < c.net.lanes; p++ {
+	for p := 1; p < c.lanes; p++ {
 		if !c.wAdd[p] {
 			continue
 		}

@@ -30,9 +30,11 @@
 // oversubscribed. Chunks are handed out dynamically, so a core slowed by
 // another process does less of the work. Each output element is computed
 // by exactly one worker with a fixed reduction order; convolution weight
-// gradients are summed per fixed share of the batch ("lane", at least 4)
-// and the lanes are added in order. Results are therefore bit-identical
-// for a fixed seed, and independent of the thread count up to 4 threads.
+// gradients are summed per fixed share of the batch ("lane": 4, or 2 to 3
+// on small maps, where a lane of fewer than 128 columns would slow the
+// product; more with more than 4 threads) and the lanes are added in
+// order. Results are therefore bit-identical for a fixed seed, and
+// independent of the thread count up to 4 threads.
 //
 // # Memory
 //
