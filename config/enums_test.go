@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tagnet/tagnet/internal/clilog"
+	"github.com/tagnet/tagnet/models"
 	"github.com/tagnet/tagnet/predictor/ort"
 )
 
@@ -38,5 +40,42 @@ func TestRuntimeValuesAreOrts(t *testing.T) {
 	cfg, err := LoadPredict("", nil)
 	if err != nil || len(cfg.Runtime.Providers) != 2 || cfg.Runtime.Providers[0] != ort.ProviderCUDA {
 		t.Errorf("providers from the environment: %+v, %v", cfg, err)
+	}
+}
+
+// TestTrainValuesAreTheOwners: the training recipe's enum keys and the log
+// section accept every value of their owners' sets (models for what the
+// training summary records, clilog for logging), from the environment,
+// and refuse anything else naming the key and listing the owner's values.
+func TestTrainValuesAreTheOwners(t *testing.T) {
+	isolateEnv(t)
+	for key, values := range map[string][]string{
+		"train.schedule":   ort.Names(models.Schedules()),
+		"train.precision":  ort.Names(models.Precisions()),
+		"train.aug":        ort.Names(models.Augments()),
+		"data.on_bad_item": ort.Names(models.BadItemPolicies()),
+		"data.resize":      ort.Names(models.Resizes()),
+		"log.format":       clilog.Formats(),
+		"log.level":        clilog.Levels(),
+	} {
+		for _, v := range values {
+			t.Setenv(EnvName(key), v)
+			if _, err := LoadTrain("", nil); err != nil {
+				t.Errorf("%s=%s (the owner's value): %v", key, v, err)
+			}
+		}
+		t.Setenv(EnvName(key), "bogus")
+		_, err := LoadTrain("", nil)
+		var ke *KeyError
+		want := "must be one of " + strings.Join(values, ", ")
+		if !errors.As(err, &ke) || ke.Key != key || ke.Reason != want {
+			t.Errorf("%s=bogus: %v; want a KeyError for %s: %s", key, err, key, want)
+		}
+		t.Setenv(EnvName(key), "")
+	}
+	d := DefaultTrain()
+	if d.Train.Schedule != models.Schedules()[0] || d.Train.Precision != models.Precisions()[0] ||
+		d.Data.OnBadItem != models.BadItemPolicies()[0] || d.Data.Resize != models.Resizes()[0] {
+		t.Errorf("defaults are not the owners' defaults (each set lists its default first): %+v %+v", d.Train, d.Data)
 	}
 }

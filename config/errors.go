@@ -123,6 +123,16 @@ func (c *checker) oneOf(key, v string, allowed ...string) {
 	c.fail(key, v, "must be one of %s", strings.Join(allowed, ", "))
 }
 
+// oneOfSet checks that v is one of allowed, a value set owned by the
+// package that uses the key (models, predictor/ort, postprocess).
+func oneOfSet[T ~string](c *checker, key string, v T, allowed []T) {
+	names := make([]string, len(allowed))
+	for i, a := range allowed {
+		names[i] = string(a)
+	}
+	c.oneOf(key, string(v), names...)
+}
+
 // atLeast checks v >= lo.
 func atLeast[T int | int64](c *checker, key string, v, lo T) {
 	if v < lo {

@@ -231,21 +231,21 @@ func (r *Runtime) validate(c *checker) {
 	atLeast(c, "runtime.inter_op_threads", r.InterOpThreads, 0)
 	// The value sets are ort's (typed there), so the configuration and
 	// the session accept the same values.
-	c.oneOf("runtime.graph_optimization", string(r.GraphOptimization), ort.Names(ort.Optimizations())...)
+	oneOfSet(c, "runtime.graph_optimization", r.GraphOptimization, ort.Optimizations())
 	if len(r.Providers) == 0 {
 		c.fail("runtime.providers", ort.Names(r.Providers), "must list at least one of %s", strings.Join(ort.Names(ort.Providers()), ", "))
 	}
 	for i, p := range r.Providers {
 		key := fmt.Sprintf("runtime.providers[%d]", i)
-		c.oneOf(key, string(p), ort.Names(ort.Providers())...)
+		oneOfSet(c, key, p, ort.Providers())
 		if first := slices.Index(r.Providers, p); first < i {
 			c.fail(key, string(p), "duplicate of runtime.providers[%d]", first)
 		}
 	}
 	atLeast(c, "runtime.cuda_device_id", r.CUDADeviceID, 0)
-	c.oneOf("runtime.cudnn_conv_algo_search", string(r.CUDNNConvAlgoSearch), ort.Names(ort.ConvAlgoSearches())...)
+	oneOfSet(c, "runtime.cudnn_conv_algo_search", r.CUDNNConvAlgoSearch, ort.ConvAlgoSearches())
 	atLeast(c, "runtime.cuda_mem_limit", r.CUDAMemLimit, 0)
-	c.oneOf("runtime.on_unavailable", string(r.OnUnavailable), ort.Names(ort.Policies())...)
+	oneOfSet(c, "runtime.on_unavailable", r.OnUnavailable, ort.Policies())
 }
 
 // overrideKey is the key under which one entry of thresholds.overrides is

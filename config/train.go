@@ -5,6 +5,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/tagnet/tagnet/internal/clilog"
 	"github.com/tagnet/tagnet/models"
 )
 
@@ -62,7 +63,7 @@ type Data struct {
 	Seed int64 `yaml:"seed" help:"seed of the random validation split"`
 	// OnBadItem says what to do with an image that cannot be read: "skip"
 	// (the default: log and leave it out) or "fail".
-	OnBadItem string `yaml:"on_bad_item" help:"what to do with unreadable images: skip or fail"`
+	OnBadItem models.BadItemPolicy `yaml:"on_bad_item" help:"what to do with unreadable images: skip or fail"`
 	// Workers is the number of image-loading goroutines; 0 (the default)
 	// means one per CPU.
 	Workers int `yaml:"workers" help:"image-loading goroutines (0 = number of CPUs)"`
@@ -75,7 +76,7 @@ type Data struct {
 	// transform: squish to size + ⌈size·0.14/8⌉·8, then centre-crop) or
 	// "squish" (squish the whole image to size: nothing is cut off, for
 	// data whose objects reach the border).
-	Resize string `yaml:"resize" help:"image to square: crop (fastai: squish larger, centre-crop) or squish (whole image)"`
+	Resize models.Resize `yaml:"resize" help:"image to square: crop (fastai: squish larger, centre-crop) or squish (whole image)"`
 }
 
 // Architecture is the model section of [Train].
@@ -118,7 +119,7 @@ type Architecture struct {
 type Training struct {
 	// Schedule is "fine_tune" (the default: FreezeEpochs with the body
 	// frozen, then Epochs unfrozen) or "one_cycle" (Epochs of one cycle).
-	Schedule string `yaml:"schedule" help:"schedule: fine_tune or one_cycle"`
+	Schedule models.Schedule `yaml:"schedule" help:"schedule: fine_tune or one_cycle"`
 	// Epochs is the number of (unfrozen) epochs, >= 1; default 3.
 	Epochs int `yaml:"epochs" help:"number of (unfrozen) epochs"`
 	// FreezeEpochs is the number of frozen epochs of fine_tune, >= 0;
@@ -143,7 +144,7 @@ type Training struct {
 	DivFinal float64 `yaml:"div_final" help:"final learning rate is lr/div_final"`
 	// Aug is the training augmentation: "none", "crop" (the default: random
 	// resized crop) or "crop+flip" (and horizontal flips).
-	Aug string `yaml:"aug" help:"augmentation: none, crop or crop+flip"`
+	Aug models.Augment `yaml:"aug" help:"augmentation: none, crop or crop+flip"`
 	// MinScale is the smallest area fraction kept by the random crop, in
 	// (0, 1]; default 0.35.
 	MinScale float64 `yaml:"min_scale" help:"smallest area fraction kept by the random crop"`
@@ -165,7 +166,7 @@ type Training struct {
 	// "auto" (the default: bf16-mixed where the CPU multiplies bf16 natively,
 	// AVX512_BF16 or AMX, else fp32). bf16-mixed on a CPU without it is an
 	// error when training starts.
-	Precision string `yaml:"precision" help:"product precision: auto, fp32 or bf16-mixed"`
+	Precision models.Precision `yaml:"precision" help:"product precision: auto, fp32 or bf16-mixed"`
 }
 
 // Sweep is the sweep section of [Train]: Steps thresholds evenly spaced
@@ -221,9 +222,9 @@ func DefaultTrain() *Train {
 			CSVDelim:   ",",
 			ValidPct:   0.2,
 			Seed:       42,
-			OnBadItem:  "skip",
+			OnBadItem:  models.BadItemSkip,
 			Prefetch:   4,
-			Resize:     "crop",
+			Resize:     models.ResizeCrop,
 		},
 		Model: Architecture{
 			Arch:  "resnet18",
@@ -233,7 +234,7 @@ func DefaultTrain() *Train {
 			Size:  128,
 		},
 		Train: Training{
-			Schedule:     "fine_tune",
+			Schedule:     models.FineTune,
 			Epochs:       3,
 			FreezeEpochs: 1,
 			BatchSize:    64,
@@ -242,11 +243,11 @@ func DefaultTrain() *Train {
 			PctStart:     0.25,
 			Div:          25,
 			DivFinal:     1e5,
-			Aug:          "crop",
+			Aug:          models.AugmentCrop,
 			MinScale:     0.35,
 			Threshold:    0.2,
 			Seed:         42,
-			Precision:    "auto",
+			Precision:    models.PrecisionAuto,
 		},
 		Sweep:  Sweep{Start: 0.05, Stop: 0.95, Steps: 29},
 		Output: Output{Dir: "out", Model: "model.onnx", Plots: true},
@@ -296,10 +297,10 @@ func (d *Data) validate(c *checker) {
 		c.fail("data.csv_delim", d.CSVDelim, "must be a single character other than a quote or a line break")
 	}
 	c.openUnit("data.valid_pct", d.ValidPct)
-	c.oneOf("data.on_bad_item", d.OnBadItem, "skip", "fail")
+	oneOfSet(c, "data.on_bad_item", d.OnBadItem, models.BadItemPolicies())
 	atLeast(c, "data.workers", d.Workers, 0)
 	atLeast(c, "data.prefetch", d.Prefetch, 0)
-	c.oneOf("data.resize", d.Resize, "crop", "squish")
+	oneOfSet(c, "data.resize", d.Resize, models.Resizes())
 }
 
 // specKeys maps the fields of a models.Spec to the keys of the model
@@ -336,7 +337,7 @@ func (a *Architecture) validate(c *checker) {
 func IsWeightsFile(v string) bool { return strings.ContainsAny(v, "./"+string(filepath.Separator)) }
 
 func (t *Training) validate(c *checker) {
-	c.oneOf("train.schedule", t.Schedule, "fine_tune", "one_cycle")
+	oneOfSet(c, "train.schedule", t.Schedule, models.Schedules())
 	atLeast(c, "train.epochs", t.Epochs, 1)
 	atLeast(c, "train.freeze_epochs", t.FreezeEpochs, 0)
 	atLeast(c, "train.batch_size", t.BatchSize, 1)
@@ -345,14 +346,14 @@ func (t *Training) validate(c *checker) {
 	c.openUnit("train.pct_start", t.PctStart)
 	c.positive("train.div", t.Div)
 	c.positive("train.div_final", t.DivFinal)
-	c.oneOf("train.aug", t.Aug, "none", "crop", "crop+flip")
+	oneOfSet(c, "train.aug", t.Aug, models.Augments())
 	if !(t.MinScale > 0 && t.MinScale <= 1) {
 		c.fail("train.min_scale", t.MinScale, "must be in (0, 1]")
 	}
 	c.openUnit("train.threshold", t.Threshold)
 	atLeast(c, "train.early_stopping_patience", t.EarlyStoppingPatience, 0)
 	atLeast(c, "train.threads", t.Threads, 0)
-	c.oneOf("train.precision", t.Precision, "auto", "fp32", "bf16-mixed")
+	oneOfSet(c, "train.precision", t.Precision, models.Precisions())
 }
 
 func (s *Sweep) validate(c *checker) {
@@ -370,7 +371,7 @@ func (o *Output) validate(c *checker) {
 
 func (l *Log) validate(c *checker) {
 	if l.Format != "" {
-		c.oneOf("log.format", l.Format, "console", "json")
+		c.oneOf("log.format", l.Format, clilog.Formats()...)
 	}
-	c.oneOf("log.level", l.Level, "debug", "info", "warn", "error")
+	c.oneOf("log.level", l.Level, clilog.Levels()...)
 }

@@ -117,17 +117,17 @@ func (m *Metadata) Delim() string {
 
 // Training summarises a training run.
 type Training struct {
-	Arch     string `json:"arch"`
-	Epochs   int    `json:"epochs"`
-	Schedule string `json:"schedule,omitempty"`
-	Dataset  string `json:"dataset,omitempty"`
-	Train    int    `json:"train_items,omitempty"`
-	Valid    int    `json:"valid_items,omitempty"`
-	Seed     uint64 `json:"seed,omitempty"`
+	Arch     string   `json:"arch"`
+	Epochs   int      `json:"epochs"`
+	Schedule Schedule `json:"schedule,omitempty"`
+	Dataset  string   `json:"dataset,omitempty"`
+	Train    int      `json:"train_items,omitempty"`
+	Valid    int      `json:"valid_items,omitempty"`
+	Seed     uint64   `json:"seed,omitempty"`
 	// Precision is the train.precision the weights were trained in:
 	// "fp32" or "bf16-mixed" (the model itself is fp32 either way); ""
 	// in models from before it was recorded.
-	Precision string             `json:"precision,omitempty"`
+	Precision Precision          `json:"precision,omitempty"`
 	Finished  string             `json:"finished,omitempty"` // RFC 3339
 	Metrics   map[string]float64 `json:"metrics,omitempty"`  // final validation metrics by name
 	// BadItems counts the data set's items left out of training

@@ -116,7 +116,7 @@ func printInfo(w io.Writer, in *predictor.Info, thErr error) error {
 	if t := in.Training; t != nil {
 		parts := []string{fmt.Sprintf("%s, %d epochs", t.Arch, t.Epochs)}
 		if t.Schedule != "" {
-			parts = append(parts, "schedule "+t.Schedule)
+			parts = append(parts, "schedule "+string(t.Schedule))
 		}
 		if t.Dataset != "" {
 			parts = append(parts, fmt.Sprintf("data %s (%d train, %d valid items)", t.Dataset, t.Train, t.Valid))

@@ -9,8 +9,8 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/tagnet/tagnet/cmd/internal/cli"
-	"github.com/tagnet/tagnet/cmd/internal/clilog"
 	"github.com/tagnet/tagnet/config"
+	"github.com/tagnet/tagnet/internal/clilog"
 	"github.com/tagnet/tagnet/predictor"
 	"github.com/tagnet/tagnet/predictor/ort"
 )

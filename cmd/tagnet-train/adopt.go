@@ -258,15 +258,15 @@ func (a *app) adopt(ctx context.Context, cfg *config.Train, src string, o adoptO
 func adoptPreprocessing(size int, o adoptOptions) (preprocess.Spec, error) {
 	var spec preprocess.Spec
 	switch o.resize {
-	case "crop":
+	case string(models.ResizeCrop):
 		spec = preprocess.Default(size)
-	case "squish":
+	case string(models.ResizeSquish):
 		spec = preprocess.Default(size)
 		spec.ResizeWidth, spec.ResizeHeight = size, size
 	case "torchvision":
 		spec = preprocess.Torchvision(size, int(float64(size)/0.875+0.5))
 	default:
-		return spec, usage(fmt.Errorf("--resize %q: want crop, squish or torchvision", o.resize))
+		return spec, usage(fmt.Errorf("--resize %q: want %s, %s or torchvision", o.resize, models.ResizeCrop, models.ResizeSquish))
 	}
 	var err error
 	if spec.Mean, err = parseTriple("mean", o.mean); err != nil {

@@ -30,8 +30,8 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/tagnet/tagnet/cmd/internal/cli"
-	"github.com/tagnet/tagnet/cmd/internal/clilog"
 	"github.com/tagnet/tagnet/config"
+	"github.com/tagnet/tagnet/internal/clilog"
 )
 
 // version is the tagnet version written into exported models.

@@ -83,7 +83,7 @@ func loadDataChecked(cfg *config.Train, labels []string, decode func(bool) prepr
 		CSVPath: cfg.Data.CSV, ImageDir: cfg.Data.Dir, Prefix: cfg.Data.Folder,
 		FnColumn: cfg.Data.FnCol, LabelColumn: cfg.Data.LabelCol, ValidColumn: cfg.Data.ValidCol,
 		LabelDelim: cfg.Data.LabelDelim, Delimiter: delim, ValidPct: cfg.Data.ValidPct,
-		Seed: uint64(cfg.Data.Seed), OnBadItem: data.BadItemPolicy(cfg.Data.OnBadItem), Labels: labels,
+		Seed: uint64(cfg.Data.Seed), OnBadItem: cfg.Data.OnBadItem, Labels: labels,
 		Decode: decode,
 	}
 	if opt.CSVPath == "" && opt.Prefix == "" {
@@ -208,10 +208,10 @@ func initialWeights(ctx context.Context, cfg *config.Train, g *models.Graph, w i
 // size: fastai's squish-and-centre-crop, or (data.resize=squish) the whole
 // image squished to size, normalised with mean and std (the initial
 // weights' statistics, which the exported model stores).
-func preprocessingFor(size int, resize string, mean, std [3]float32) (preprocess.Spec, *preprocess.Preprocessor, error) {
+func preprocessingFor(size int, resize models.Resize, mean, std [3]float32) (preprocess.Spec, *preprocess.Preprocessor, error) {
 	spec := preprocess.Default(size)
 	spec.Mean, spec.Std = mean, std
-	if resize == "squish" {
+	if resize == models.ResizeSquish {
 		spec.ResizeWidth, spec.ResizeHeight = size, size
 	}
 	pre, err := preprocess.New(spec, preprocess.Limits{})
@@ -240,20 +240,20 @@ func newLearner(cfg *config.Train, ds *data.Dataset, g *models.Graph, st *start,
 		BatchSize: cfg.Train.BatchSize, Threads: cfg.Train.Threads, Workers: cfg.Data.Workers, Prefetch: cfg.Data.Prefetch,
 		Seed: uint64(cfg.Train.Seed), WD: cfg.Train.WD, WDBNBias: cfg.Train.WDBNBias, Threshold: cfg.Train.Threshold,
 		Augment: aug.Options(), Dir: cfg.Output.Dir, Patience: cfg.Train.EarlyStoppingPatience, Logger: log, Hooks: hooks,
-		FailOnBadItem: cfg.Data.OnBadItem == string(data.Fail), BadItems: bad,
-		Precision: cfg.Train.Precision,
+		FailOnBadItem: cfg.Data.OnBadItem == data.Fail, BadItems: bad,
+		Precision: string(cfg.Train.Precision),
 	})
 	return l, spec, err
 }
 
 // augmentOptions is the training augmentation the configuration asks for.
 func augmentOptions(cfg *config.Train) data.AugmentOptions {
-	return data.AugmentOptions{Mode: data.AugmentMode(cfg.Train.Aug), MinScale: cfg.Train.MinScale}
+	return data.AugmentOptions{Mode: cfg.Train.Aug, MinScale: cfg.Train.MinScale}
 }
 
 func planFor(cfg *config.Train) learn.Plan {
 	t := cfg.Train
-	if t.Schedule == "one_cycle" {
+	if t.Schedule == models.OneCycle {
 		return learn.OneCyclePlan(t.Epochs, []float64{t.LR, t.LR, t.LR}, t.PctStart, t.Div, t.DivFinal)
 	}
 	return learn.FineTunePlan(t.Epochs, t.LR, t.FreezeEpochs)

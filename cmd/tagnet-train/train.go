@@ -92,7 +92,7 @@ func (a *app) train(ctx context.Context, cfg *config.Train, out io.Writer) error
 			Arch: g.Spec.Arch, Epochs: len(l.History()), Schedule: cfg.Train.Schedule, Dataset: cfg.Data.CSV,
 			Train: len(ds.Train), Valid: len(ds.Valid), Seed: uint64(cfg.Train.Seed),
 			Finished: time.Now().UTC().Format(time.RFC3339), Metrics: ev.Metrics(),
-			BadItems: len(bad), BadItemList: bad, Precision: l.Precision(),
+			BadItems: len(bad), BadItemList: bad, Precision: models.Precision(l.Precision()),
 		},
 		Sweep: sweep,
 	}

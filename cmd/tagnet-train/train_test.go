@@ -162,7 +162,7 @@ func TestEvalSweepLRFind(t *testing.T) {
 	}
 	// train.precision reaches the learner (auto here) and the summary; the
 	// final metrics below are the exported fp32 model's in either case.
-	if _, want, err := learn.ResolvePrecision("auto"); err != nil || trained.Metadata.Training.Precision != want {
+	if _, want, err := learn.ResolvePrecision("auto"); err != nil || string(trained.Metadata.Training.Precision) != want {
 		t.Errorf("training summary precision %q, want %q (%v)", trained.Metadata.Training.Precision, want, err)
 	}
 	common := []string{"--data", dataDir, "--output", out, "--batch-size", "16", "--train.threads", "2", "--log-format", "json"}

@@ -11,14 +11,17 @@ import (
 // FuzzReadImages gives the request reader (readImages: a raw body or a
 // multipart form) an arbitrary body under an arbitrary boundary, and the
 // same bytes as the one file of a well-formed form:
+//
 //   - it never panics, and refuses only with 400 or 413;
+//
 //   - what it accepts holds 1 to MaxImages images of at most
 //     server.max_body_bytes in all;
+//
 //   - a well-formed form within the limits reads back as exactly its
 //     file's bytes (a form over the limit is 413, never cut short); the
 //     boundary must not occur in the file, as for any multipart writer.
 //
-//	go test ./predictor/serve -run '^$' -fuzz FuzzReadImages -fuzztime 60s
+//     go test ./predictor/serve -run '^$' -fuzz FuzzReadImages -fuzztime 60s
 func FuzzReadImages(f *testing.F) {
 	const limit = 4 << 10
 	s, err := New(testP, Options{MaxBodyBytes: limit, QueueSize: 1})

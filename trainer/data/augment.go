@@ -6,32 +6,36 @@ import (
 	"image"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strings"
 
+	"github.com/tagnet/tagnet/models"
 	"github.com/tagnet/tagnet/preprocess"
 )
 
-// AugmentMode names the training-time augmentation.
-type AugmentMode string
+// AugmentMode names the training-time augmentation: the value set is
+// models.Augments (train.aug spells it the same).
+type AugmentMode = models.Augment
 
 const (
 	// AugmentNone preprocesses training images exactly as validation
 	// images and the predictor do.
-	AugmentNone AugmentMode = "none"
+	AugmentNone = models.AugmentNone
 	// AugmentCrop applies [RandomResizedCrop].
-	AugmentCrop AugmentMode = "crop"
+	AugmentCrop = models.AugmentCrop
 	// AugmentCropFlip applies [RandomResizedCrop], then a horizontal flip
 	// with probability 0.5.
-	AugmentCropFlip AugmentMode = "crop+flip"
+	AugmentCropFlip = models.AugmentCropFlip
 )
 
-// ParseAugmentMode parses "none", "crop" or "crop+flip".
+// ParseAugmentMode parses one of [models.Augments] ("none", "crop",
+// "crop+flip"), ignoring case and surrounding space.
 func ParseAugmentMode(s string) (AugmentMode, error) {
-	switch m := AugmentMode(strings.ToLower(strings.TrimSpace(s))); m {
-	case AugmentNone, AugmentCrop, AugmentCropFlip:
+	m := AugmentMode(strings.ToLower(strings.TrimSpace(s)))
+	if slices.Contains(models.Augments(), m) {
 		return m, nil
 	}
-	return "", fmt.Errorf("unknown augmentation %q (want %q, %q or %q)", s, AugmentNone, AugmentCrop, AugmentCropFlip)
+	return "", fmt.Errorf("unknown augmentation %q (want one of %q)", s, models.Augments())
 }
 
 // DefaultMinScale is the smallest crop area fraction of [RandomResizedCrop]

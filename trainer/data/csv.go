@@ -12,26 +12,29 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/tagnet/tagnet/models"
 	"github.com/tagnet/tagnet/preprocess"
 )
 
-// BadItemPolicy says what [LoadCSV] does with a bad row or image.
-type BadItemPolicy string
+// BadItemPolicy says what [LoadCSV] does with a bad row or image: the
+// value set is models.BadItemPolicies (data.on_bad_item spells it the
+// same).
+type BadItemPolicy = models.BadItemPolicy
 
 const (
 	// Skip drops each bad item, describing it in the [Report].
-	Skip BadItemPolicy = "skip"
+	Skip = models.BadItemSkip
 	// Fail makes loading return a [*LoadError] listing every problem.
-	Fail BadItemPolicy = "fail"
+	Fail = models.BadItemFail
 )
 
 // ParseBadItemPolicy parses "skip" or "fail".
 func ParseBadItemPolicy(s string) (BadItemPolicy, error) {
-	switch p := BadItemPolicy(strings.ToLower(strings.TrimSpace(s))); p {
-	case Skip, Fail:
+	p := BadItemPolicy(strings.ToLower(strings.TrimSpace(s)))
+	if slices.Contains(models.BadItemPolicies(), p) {
 		return p, nil
 	}
-	return "", fmt.Errorf("unknown bad-item policy %q (want %q or %q)", s, Skip, Fail)
+	return "", fmt.Errorf("unknown bad-item policy %q (want one of %q)", s, models.BadItemPolicies())
 }
 
 // Defaults of [CSVOptions].

@@ -89,7 +89,7 @@ func TestValidationEqualsPredictor(t *testing.T) {
 		}
 		for k, idx := range b.Indices {
 			path := items[idx].Path
-			if err := p.PreprocessFile(want, path, 0); err != nil {
+			if err := p.PreprocessFile(want, path); err != nil {
 				t.Errorf("%s: the trainer loaded it, the predictor refuses it: %v", path, err)
 				continue
 			}
@@ -104,7 +104,7 @@ func TestValidationEqualsPredictor(t *testing.T) {
 		}
 	}
 	for path := range failed {
-		if err := p.PreprocessFile(want, path, 0); err == nil {
+		if err := p.PreprocessFile(want, path); err == nil {
 			t.Errorf("%s: the trainer failed to load it, the predictor accepts it", path)
 		}
 	}

@@ -3,14 +3,16 @@ package learn
 import (
 	"fmt"
 
+	"github.com/tagnet/tagnet/models"
 	"github.com/tagnet/tagnet/trainer/blas"
 )
 
-// Precision names, as train.precision spells them.
+// Precision names, as train.precision spells them (the value set is
+// models.Precisions).
 const (
-	PrecisionAuto = "auto"
-	PrecisionFP32 = "fp32"
-	PrecisionBF16 = "bf16-mixed"
+	PrecisionAuto = string(models.PrecisionAuto)
+	PrecisionFP32 = string(models.PrecisionFP32)
+	PrecisionBF16 = string(models.PrecisionBF16)
 )
 
 // ResolvePrecision turns a train.precision value into the engine's product

@@ -8,11 +8,42 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"golang.org/x/term"
 )
+
+// Log formats (log.format): the configuration validates through
+// [Formats], so the two cannot list different values.
+const (
+	// Console is human-readable lines; the level is coloured only on a
+	// terminal.
+	Console = "console"
+	// JSON is one JSON object per line, for log collectors.
+	JSON = "json"
+)
+
+// Formats returns the log formats New takes ("" also: console on a
+// terminal, JSON otherwise).
+func Formats() []string { return []string{Console, JSON} }
+
+// levels are the levels New takes, in increasing severity; "" means info.
+var levels = []struct {
+	name  string
+	level zapcore.Level
+}{{"debug", zapcore.DebugLevel}, {"info", zapcore.InfoLevel}, {"warn", zapcore.WarnLevel}, {"error", zapcore.ErrorLevel}}
+
+// Levels returns the log levels New takes (log.level), in increasing
+// severity; "" also, meaning info.
+func Levels() []string {
+	out := make([]string, len(levels))
+	for i, l := range levels {
+		out[i] = l.name
+	}
+	return out
+}
 
 // New returns a logger writing to w at the given level.
 //
@@ -44,9 +75,9 @@ func newLogger(format, level string, w io.Writer, tty bool) (*zap.Logger, error)
 		return nil, err
 	}
 	if format == "" {
-		format = "json"
+		format = JSON
 		if tty {
-			format = "console"
+			format = Console
 		}
 	}
 	var (
@@ -54,7 +85,7 @@ func newLogger(format, level string, w io.Writer, tty bool) (*zap.Logger, error)
 		opts []zap.Option
 	)
 	switch format {
-	case "console":
+	case Console:
 		ec := zap.NewDevelopmentEncoderConfig()
 		ec.EncodeTime = zapcore.ISO8601TimeEncoder
 		ec.EncodeLevel = zapcore.CapitalLevelEncoder
@@ -64,30 +95,29 @@ func newLogger(format, level string, w io.Writer, tty bool) (*zap.Logger, error)
 		ec.CallerKey = zapcore.OmitKey
 		ec.StacktraceKey = zapcore.OmitKey
 		enc = zapcore.NewConsoleEncoder(ec)
-	case "json":
+	case JSON:
 		ec := zap.NewProductionEncoderConfig()
 		ec.EncodeTime = zapcore.ISO8601TimeEncoder
 		enc = zapcore.NewJSONEncoder(ec)
 		opts = append(opts, zap.AddCaller())
 	default:
-		return nil, fmt.Errorf("log format %q: must be console or json", format)
+		return nil, fmt.Errorf("log format %q: must be %s", format, strings.Join(Formats(), " or "))
 	}
 	ws := zapcore.Lock(zapcore.AddSync(w))
 	opts = append(opts, zap.ErrorOutput(ws))
 	return zap.New(zapcore.NewCore(enc, ws, lvl), opts...), nil
 }
 
-// parseLevel accepts the four levels the configuration allows.
+// parseLevel accepts [Levels] and "" (info).
 func parseLevel(level string) (zapcore.Level, error) {
-	switch level {
-	case "debug":
-		return zapcore.DebugLevel, nil
-	case "", "info":
+	if level == "" {
 		return zapcore.InfoLevel, nil
-	case "warn":
-		return zapcore.WarnLevel, nil
-	case "error":
-		return zapcore.ErrorLevel, nil
 	}
-	return 0, fmt.Errorf("log level %q: must be debug, info, warn or error", level)
+	for _, l := range levels {
+		if l.name == level {
+			return l.level, nil
+		}
+	}
+	names := Levels()
+	return 0, fmt.Errorf("log level %q: must be %s or %s", level, strings.Join(names[:len(names)-1], ", "), names[len(names)-1])
 }
