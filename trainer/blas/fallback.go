@@ -83,3 +83,7 @@ func bnGradInput(dx, x, dy, y []float32, mean, ka, kb, kc float32, relu, add boo
 }
 
 func adamStep(v, g, avg, sq []float32, k *AdamConsts) { refAdamStep(v, g, avg, sq, k) }
+
+func flipKernel(dst, w []float32, cout, cin, kk, ci0, ci1 int) {
+	refFlipKernel(dst, w, cout, cin, kk, ci0, ci1)
+}

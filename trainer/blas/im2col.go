@@ -128,3 +128,32 @@ func refIm2col(col []float32, x []float32, g *Geom, cS, nS, n0, n1 int) {
 		}
 	}
 }
+
+// FlipKernel writes rows [ci0, ci1) of the spatially flipped, transposed
+// kernel of a convolution weight w [cout, cin, k, k] (kk = k·k):
+// dst[ci][co][i] = w[co][ci][kk−1−i], a [cin, cout·kk] matrix — the
+// kernel whose convolution with dY is the input gradient of a stride-1
+// convolution. In C; the pure-Go twin is the fallback and the test's
+// reference.
+func FlipKernel(dst, w []float32, cout, cin, kk, ci0, ci1 int) {
+	if len(w) != cout*cin*kk || len(dst) < cout*cin*kk || ci0 < 0 || ci1 > cin || ci0 > ci1 {
+		panic(fmt.Sprintf("blas: FlipKernel of %d values into %d as [%d,%d,%d] rows [%d,%d)", len(w), len(dst), cout, cin, kk, ci0, ci1))
+	}
+	if ci0 == ci1 {
+		return
+	}
+	flipKernel(dst, w, cout, cin, kk, ci0, ci1)
+}
+
+// refFlipKernel is the pure-Go twin of FlipKernel.
+func refFlipKernel(dst, w []float32, cout, cin, kk, ci0, ci1 int) {
+	for ci := ci0; ci < ci1; ci++ {
+		for co := 0; co < cout; co++ {
+			src := w[(co*cin+ci)*kk : (co*cin+ci+1)*kk]
+			d := dst[(ci*cout+co)*kk : (ci*cout+co+1)*kk]
+			for i := range d {
+				d[i] = src[kk-1-i]
+			}
+		}
+	}
+}

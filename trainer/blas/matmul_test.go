@@ -232,6 +232,35 @@ func TestIm2colBF16(t *testing.T) {
 	}
 }
 
+// TestFlipKernel holds the native kernel flip to its pure-Go twin and to
+// the definition, over kernel sizes and row ranges.
+func TestFlipKernel(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 10))
+	for _, tc := range []struct{ cout, cin, k, ci0, ci1 int }{{3, 4, 3, 0, 4}, {5, 2, 7, 1, 2}, {4, 6, 1, 2, 5}, {2, 3, 3, 1, 1}} {
+		kk := tc.k * tc.k
+		w := randSlice(rng, tc.cout*tc.cin*kk)
+		got, want := make([]float32, len(w)), make([]float32, len(w))
+		FlipKernel(got, w, tc.cout, tc.cin, kk, tc.ci0, tc.ci1)
+		refFlipKernel(want, w, tc.cout, tc.cin, kk, tc.ci0, tc.ci1)
+		for ci := 0; ci < tc.cin; ci++ {
+			for co := 0; co < tc.cout; co++ {
+				for kh := 0; kh < tc.k; kh++ {
+					for kw := 0; kw < tc.k; kw++ {
+						i := ((ci*tc.cout+co)*tc.k+kh)*tc.k + kw
+						def := float32(0)
+						if ci >= tc.ci0 && ci < tc.ci1 {
+							def = w[((co*tc.cin+ci)*tc.k+tc.k-1-kh)*tc.k+tc.k-1-kw]
+						}
+						if got[i] != want[i] || want[i] != def {
+							t.Fatalf("%+v: flipped[%d] = %g, twin %g, want %g", tc, i, got[i], want[i], def)
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
 // TestMatMulBF16Operands runs MatMulBF16 with each operand in float32 or
 // already in bf16 against MatMul with BF16 on the float32 values: the same
 // products, bit for bit.

@@ -246,6 +246,22 @@ static inline void tg_strided_bf16(uint16_t *dst, const float *line, int64_t lo,
 TG_IM2COL(tg_im2col_f32, float, tg_copy_f32, tg_strided_f32)
 TG_IM2COL(tg_im2col_bf16, uint16_t, tg_cvt_row, tg_strided_bf16)
 
+// tg_flip_kernel is FlipKernel (im2col.go), over blocks of 16 output
+// channels: the reads of one block stay in the same cache lines from one
+// input channel to the next, and its writes are one contiguous run.
+static void tg_flip_kernel(float *restrict dst, const float *restrict w, int64_t cout, int64_t cin, int64_t kk, int64_t ci0, int64_t ci1) {
+	for (int64_t cb = 0; cb < cout; cb += 16) {
+		int64_t ce = cb + 16 < cout ? cb + 16 : cout;
+		for (int64_t ci = ci0; ci < ci1; ci++) {
+			for (int64_t co = cb; co < ce; co++) {
+				const float *src = w + (co * cin + ci) * kk;
+				float *d = dst + (ci * cout + co) * kk;
+				for (int64_t i = 0; i < kk; i++) d[i] = src[kk - 1 - i];
+			}
+		}
+	}
+}
+
 static void tg_to_bf16(uint16_t *dst, const float *src, int64_t n) { tg_cvt_row(dst, src, n); }
 
 // tg_mm_run executes mm. With bf16, a and b are f32 matrices with
@@ -435,6 +451,10 @@ func im2col(col []float32, x []float32, g *Geom, cS, nS, n0, n1 int) {
 	C.tg_im2col_f32((*C.float)(unsafe.Pointer(&col[0])), (*C.float)(unsafe.Pointer(&x[0])),
 		C.int64_t(g.Cin), C.int64_t(g.H), C.int64_t(g.W), C.int64_t(g.K), C.int64_t(g.S), C.int64_t(g.P),
 		C.int64_t(g.Ho), C.int64_t(g.Wo), C.int64_t(cS), C.int64_t(nS), C.int64_t(n0), C.int64_t(n1))
+}
+
+func flipKernel(dst, w []float32, cout, cin, kk, ci0, ci1 int) {
+	C.tg_flip_kernel(f32p(dst), f32p(w), C.int64_t(cout), C.int64_t(cin), C.int64_t(kk), C.int64_t(ci0), C.int64_t(ci1))
 }
 
 func toBF16(dst []uint16, src []float32) {

@@ -134,20 +134,8 @@ func (c *conv) flipLen() int {
 // flipWorker writes a share of the rows of the flipped kernel
 // wf[ci][co][kh][kw] = w[co][ci][k−1−kh][k−1−kw], a [cin, cout·k·k] matrix.
 func (c *conv) flipWorker(w int) {
-	k := c.g.k
-	kk := k * k
-	wf := c.net.flipped[:len(c.w.Value)]
 	lo, hi := span(c.g.cin, c.net.threads, w)
-	for ci := lo; ci < hi; ci++ {
-		dst := wf[ci*c.cout*kk : (ci+1)*c.cout*kk]
-		for co := 0; co < c.cout; co++ {
-			src := c.w.Value[(co*c.g.cin+ci)*kk : (co*c.g.cin+ci+1)*kk]
-			d := dst[co*kk : (co+1)*kk]
-			for i := range d {
-				d[i] = src[kk-1-i]
-			}
-		}
-	}
+	blas.FlipKernel(c.net.flipped[:len(c.w.Value)], c.w.Value, c.cout, c.g.cin, c.g.k*c.g.k, lo, hi)
 }
 
 // strides returns the channel and image strides of the input.
