@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
@@ -224,8 +225,16 @@ func (a *app) adopt(ctx context.Context, cfg *config.Train, src string, o adoptO
 	if err := ensureDir(filepath.Dir(o.out)); err != nil {
 		return err
 	}
-	if err := models.WriteFileAtomic(o.out, out, 0o644); err != nil {
-		return fmt.Errorf("writing %s: %w", o.out, err)
+	// With data, the sweep runs the model through ONNX Runtime before the
+	// model has its sweep: it runs from a file beside the output, so that a
+	// failed sweep leaves no model behind.
+	written := o.out
+	if cfg.Data.Dir != "" {
+		written = o.out + ".adopting"
+		defer os.Remove(written)
+	}
+	if err := models.WriteFileAtomic(written, out, 0o644); err != nil {
+		return fmt.Errorf("writing %s: %w", written, err)
 	}
 	fmt.Fprintf(w, "adopted %s as %s\narchitecture: %s, %d classes, input %q %d×%d, output %q (%s)\n",
 		src, o.out, arch, len(labels), modelIO.Input, size, size, modelIO.Output, modelIO.OutputKind)
@@ -238,7 +247,7 @@ func (a *app) adopt(ctx context.Context, cfg *config.Train, src string, o adoptO
 		fmt.Fprintln(w, "no sweep (no --data): tagnet-predict needs --strategy fixed:T (for example fixed:0.5) for this model")
 		return nil
 	}
-	sweep, n, err := a.adoptSweep(cfg, o.out, labels, log)
+	sweep, n, err := a.adoptSweep(ctx, cfg, written, labels, w, log)
 	if err != nil {
 		return err
 	}
@@ -284,9 +293,12 @@ func adoptPreprocessing(size int, o adoptOptions) (preprocess.Spec, error) {
 }
 
 // adoptSweep runs every labelled item through the adopted model in ONNX
-// Runtime (the predictor, with the stored preprocessing) and computes the
-// threshold sweep.
-func (a *app) adoptSweep(cfg *config.Train, model string, labels []string, log *zap.Logger) (*models.Sweep, int, error) {
+// Runtime (the predictor's batch primitive, with the stored
+// preprocessing) and computes the threshold sweep. An image that does not
+// decode is a bad item: under data.on_bad_item=skip it is named on w and
+// left out of the sweep; under fail every bad item is listed and no sweep
+// is made.
+func (a *app) adoptSweep(ctx context.Context, cfg *config.Train, model string, labels []string, w io.Writer, log *zap.Logger) (*models.Sweep, int, error) {
 	dc := *cfg
 	dc.Data.ValidCol, dc.Data.ValidPct = "", 0.5 // every row is used below; the split does not matter
 	ds, err := loadData(&dc, labels, a.stderr, log)
@@ -310,32 +322,46 @@ func (a *app) adoptSweep(cfg *config.Train, model string, labels []string, log *
 	}
 	defer p.Close()
 	const batch = 16
-	L, C := p.InputLen(), len(labels)
-	buf := make([]float32, batch*L)
+	C := len(labels)
+	b := p.NewBatch(batch)
 	var probs, targets []float32
+	var bad []string
 	for start := 0; start < len(items); start += batch {
 		chunk := items[start:min(start+batch, len(items))]
+		b.Reset(len(chunk))
+		var wg sync.WaitGroup
 		for i, it := range chunk {
-			if err := p.PreprocessFile(buf[i*L:(i+1)*L], it.Path); err != nil {
-				return nil, 0, fmt.Errorf("%s (line %d): %w", it.Path, it.Line, err)
+			wg.Go(func() { b.DecodeFile(i, it.Path) })
+		}
+		wg.Wait()
+		if err := p.Run(ctx, predictor.RunOptions{}, b); err != nil {
+			return nil, 0, err
+		}
+		for i, it := range chunk {
+			pred, err := b.Result(i)
+			if err != nil {
+				bad = append(bad, fmt.Sprintf("%s (line %d): %v", it.Path, it.Line, err))
+				continue
 			}
-		}
-		logits, err := p.Forward(buf[:len(chunk)*L], len(chunk))
-		if err != nil {
-			return nil, 0, err
-		}
-		preds, err := p.Postprocess(logits, len(chunk))
-		if err != nil {
-			return nil, 0, err
-		}
-		for i, pr := range preds {
-			probs = append(probs, pr.Probabilities...)
-			targets = append(targets, chunk[i].Target...)
+			probs = append(probs, pred.Probabilities...)
+			targets = append(targets, it.Target...)
 		}
 	}
-	n := len(items)
-	if len(probs) != n*C {
+	if len(bad) > 0 {
+		if cfg.Data.OnBadItem == data.Fail {
+			return nil, 0, fmt.Errorf("%d bad item(s) (data.on_bad_item=fail):\n  %s", len(bad), strings.Join(bad, "\n  "))
+		}
+		for _, s := range bad {
+			fmt.Fprintf(w, "skipped: %s\n", s)
+		}
+		fmt.Fprintf(w, "skipped %d bad item(s) (data.on_bad_item=skip)\n", len(bad))
+	}
+	n := len(targets) / max(C, 1)
+	if len(probs) != len(targets) {
 		return nil, 0, fmt.Errorf("sweep: %d probabilities for %d items of %d classes", len(probs), n, C)
+	}
+	if n == 0 {
+		return nil, 0, fmt.Errorf("sweep: none of the %d items decoded", len(items))
 	}
 	grid := models.Grid(cfg.Sweep.Start, cfg.Sweep.Stop, cfg.Sweep.Steps)
 	return metrics.Sweep(probs, targets, n, C, labels, grid), n, nil

@@ -117,6 +117,32 @@ func TestAdoptServeFixedBatch(t *testing.T) {
 		t.Fatalf("adopted metadata: io %+v, sweep %v", md.IO, md.Sweep != nil)
 	}
 
+	// A damaged image among the labelled ones (a JPEG cut at 60 %: its
+	// header reads, its pixels do not) is a bad item, as in training: under
+	// skip it is named and left out of the sweep; under fail every bad item
+	// is listed and nothing is written.
+	victim := filepath.Join(dataDir, data.GeneratedImages, ents[0].Name())
+	whole, err := os.ReadFile(victim)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(victim, whole[:len(whole)*6/10], 0o644)
+	skipped := filepath.Join(tmp, "skipped.onnx")
+	code, out = runTrain(t, "adopt", torchvisionONNX, "--labels", labelsFile, "-o", skipped,
+		"--data", dataDir, "--csv", filepath.Join(dataDir, data.GeneratedCSV), "--data.folder", data.GeneratedImages, "--threads", "2")
+	if code != 0 || !strings.Contains(out, "skipped: "+victim) || !strings.Contains(out, "on 23 items") {
+		t.Errorf("adopt with a damaged image (skip): exit %d, want 0, the file named and 23 items\n%s", code, out)
+	}
+	failed := filepath.Join(tmp, "failed.onnx")
+	var stderr bytes.Buffer
+	code = run(context.Background(), []string{"adopt", torchvisionONNX, "--labels", labelsFile, "-o", failed,
+		"--data", dataDir, "--csv", filepath.Join(dataDir, data.GeneratedCSV), "--data.folder", data.GeneratedImages, "--threads", "2",
+		"--data.on-bad-item", "fail", "--log-format", "json"}, io.Discard, &stderr)
+	if _, err := os.Stat(failed); code != 1 || !strings.Contains(stderr.String(), victim) || err == nil {
+		t.Errorf("adopt with a damaged image (fail): exit %d, want 1 naming %s and no model (stat: %v)\n%s", code, victim, err, stderr.String())
+	}
+	os.WriteFile(victim, whole, 0o644)
+
 	one := filepath.Join(tmp, "batch1.onnx")
 	fixBatch(t, torchvisionONNX, filepath.Join(tmp, "batch1-src.onnx"))
 	code, out = runTrain(t, "adopt", filepath.Join(tmp, "batch1-src.onnx"), "--labels", labelsFile, "-o", one,
