@@ -87,3 +87,7 @@ func adamStep(v, g, avg, sq []float32, k *AdamConsts) { refAdamStep(v, g, avg, s
 func flipKernel(dst, w []float32, cout, cin, kk, ci0, ci1 int) {
 	refFlipKernel(dst, w, cout, cin, kk, ci0, ci1)
 }
+
+func maxPool(y []float32, arg []int32, x []float32, g *Geom, p0, p1 int) {
+	refMaxPool(y, arg, x, g, p0, p1)
+}

@@ -1,6 +1,9 @@
 package blas
 
-import "fmt"
+import (
+	"fmt"
+	"math"
+)
 
 // Geom is the geometry of a 2-D convolution window over one channel plane:
 // Cin input channels of H×W, a K×K kernel with stride S and zero padding
@@ -153,6 +156,51 @@ func refFlipKernel(dst, w []float32, cout, cin, kk, ci0, ci1 int) {
 			d := dst[(ci*cout+co)*kk : (ci*cout+co+1)*kk]
 			for i := range d {
 				d[i] = src[kk-1-i]
+			}
+		}
+	}
+}
+
+// MaxPool computes 2-D max pooling of the planes [p0, p1) of x (each
+// g.H×g.W, one after the other) into y (each g.Ho×g.Wo): every output is
+// the largest value of its K×K window at stride S, padding P never winning
+// (PyTorch pads with −∞), and arg holds the index of that value within its
+// input plane — the first in row-major order among equal values. g.Cin is
+// not used. In C (branch-free selects: the winners of a ReLU output are
+// unpredictable); the pure-Go twin is the fallback and the test's
+// reference.
+func MaxPool(y []float32, arg []int32, x []float32, g *Geom, p0, p1 int) {
+	in, out := g.H*g.W, g.Ho*g.Wo
+	if p0 < 0 || p0 > p1 || len(x) < p1*in || len(y) < p1*out || len(arg) < p1*out {
+		panic(fmt.Sprintf("blas: MaxPool of planes [%d,%d) over %d inputs into %d outputs, %d indices (%+v)", p0, p1, len(x), len(y), len(arg), *g))
+	}
+	if p0 == p1 {
+		return
+	}
+	maxPool(y, arg, x, g, p0, p1)
+}
+
+// refMaxPool is the pure-Go twin of MaxPool.
+func refMaxPool(y []float32, arg []int32, x []float32, g *Geom, p0, p1 int) {
+	in, out := g.H*g.W, g.Ho*g.Wo
+	for pl := p0; pl < p1; pl++ {
+		xs := x[pl*in : (pl+1)*in]
+		ys := y[pl*out : (pl+1)*out]
+		as := arg[pl*out : (pl+1)*out]
+		for oh := 0; oh < g.Ho; oh++ {
+			h0, h1 := max(0, oh*g.S-g.P), min(g.H, oh*g.S-g.P+g.K)
+			for ow := 0; ow < g.Wo; ow++ {
+				w0, w1 := max(0, ow*g.S-g.P), min(g.W, ow*g.S-g.P+g.K)
+				best, bi := float32(math.Inf(-1)), h0*g.W+w0
+				for ih := h0; ih < h1; ih++ {
+					for iw := w0; iw < w1; iw++ {
+						if v := xs[ih*g.W+iw]; v > best {
+							best, bi = v, ih*g.W+iw
+						}
+					}
+				}
+				ys[oh*g.Wo+ow] = best
+				as[oh*g.Wo+ow] = int32(bi)
 			}
 		}
 	}

@@ -232,6 +232,31 @@ func TestIm2colBF16(t *testing.T) {
 	}
 }
 
+// TestMaxPool holds the native max pooling to its pure-Go twin, values and
+// indices, over windows, strides, paddings and plane ranges, on data with
+// ties (ReLU zeros).
+func TestMaxPool(t *testing.T) {
+	rng := rand.New(rand.NewPCG(19, 20))
+	for _, tc := range []struct{ hw, k, s, p int }{{9, 3, 2, 1}, {8, 3, 2, 1}, {7, 2, 2, 0}, {5, 3, 1, 1}, {6, 1, 1, 0}, {4, 3, 2, 1}} {
+		ho := (tc.hw+2*tc.p-tc.k)/tc.s + 1
+		g := &Geom{H: tc.hw, W: tc.hw, K: tc.k, S: tc.s, P: tc.p, Ho: ho, Wo: ho}
+		const planes = 5
+		x := randSlice(rng, planes*tc.hw*tc.hw)
+		for i := range x {
+			x[i] = max(0, x[i])
+		}
+		y, y2 := make([]float32, planes*ho*ho), make([]float32, planes*ho*ho)
+		a, a2 := make([]int32, len(y)), make([]int32, len(y))
+		MaxPool(y, a, x, g, 1, 4)
+		refMaxPool(y2, a2, x, g, 1, 4)
+		for i := range y {
+			if y[i] != y2[i] || a[i] != a2[i] {
+				t.Fatalf("%+v: y[%d] = %g at %d, twin %g at %d", tc, i, y[i], a[i], y2[i], a2[i])
+			}
+		}
+	}
+}
+
 // TestFlipKernel holds the native kernel flip to its pure-Go twin and to
 // the definition, over kernel sizes and row ranges.
 func TestFlipKernel(t *testing.T) {

@@ -5,6 +5,7 @@ package blas
 /*
 #cgo LDFLAGS: -ldnnl -lgomp
 #include <stdint.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -262,6 +263,36 @@ static void tg_flip_kernel(float *restrict dst, const float *restrict w, int64_t
 	}
 }
 
+// tg_max_pool is MaxPool (im2col.go): the same row-major scan with a
+// strict comparison, as selects instead of branches.
+static void tg_max_pool(float *restrict y, int32_t *restrict arg, const float *restrict x, int64_t h, int64_t w, int64_t k,
+		int64_t s, int64_t p, int64_t ho, int64_t wo, int64_t p0, int64_t p1) {
+	for (int64_t pl = p0; pl < p1; pl++) {
+		const float *xs = x + pl * h * w;
+		float *ys = y + pl * ho * wo;
+		int32_t *as = arg + pl * ho * wo;
+		for (int64_t oh = 0; oh < ho; oh++) {
+			int64_t h0 = oh * s - p < 0 ? 0 : oh * s - p, h1 = oh * s - p + k < h ? oh * s - p + k : h;
+			for (int64_t ow = 0; ow < wo; ow++) {
+				int64_t w0 = ow * s - p < 0 ? 0 : ow * s - p, w1 = ow * s - p + k < w ? ow * s - p + k : w;
+				float best = -INFINITY;
+				int32_t bi = (int32_t)(h0 * w + w0);
+				for (int64_t ih = h0; ih < h1; ih++) {
+					const float *row = xs + ih * w;
+					for (int64_t iw = w0; iw < w1; iw++) {
+						float v = row[iw];
+						int gt = v > best;
+						best = gt ? v : best;
+						bi = gt ? (int32_t)(ih * w + iw) : bi;
+					}
+				}
+				ys[oh * wo + ow] = best;
+				as[oh * wo + ow] = bi;
+			}
+		}
+	}
+}
+
 static void tg_to_bf16(uint16_t *dst, const float *src, int64_t n) { tg_cvt_row(dst, src, n); }
 
 // tg_mm_run executes mm. With bf16, a and b are f32 matrices with
@@ -451,6 +482,11 @@ func im2col(col []float32, x []float32, g *Geom, cS, nS, n0, n1 int) {
 	C.tg_im2col_f32((*C.float)(unsafe.Pointer(&col[0])), (*C.float)(unsafe.Pointer(&x[0])),
 		C.int64_t(g.Cin), C.int64_t(g.H), C.int64_t(g.W), C.int64_t(g.K), C.int64_t(g.S), C.int64_t(g.P),
 		C.int64_t(g.Ho), C.int64_t(g.Wo), C.int64_t(cS), C.int64_t(nS), C.int64_t(n0), C.int64_t(n1))
+}
+
+func maxPool(y []float32, arg []int32, x []float32, g *Geom, p0, p1 int) {
+	C.tg_max_pool(f32p(y), (*C.int32_t)(unsafe.Pointer(&arg[0])), f32p(x), C.int64_t(g.H), C.int64_t(g.W), C.int64_t(g.K),
+		C.int64_t(g.S), C.int64_t(g.P), C.int64_t(g.Ho), C.int64_t(g.Wo), C.int64_t(p0), C.int64_t(p1))
 }
 
 func flipKernel(dst, w []float32, cout, cin, kk, ci0, ci1 int) {

@@ -1,9 +1,8 @@
 package nn
 
 import (
-	"math"
-
 	"github.com/tagnet/tagnet/models"
+	"github.com/tagnet/tagnet/trainer/blas"
 )
 
 // maxPool is 2-D max pooling with padding that never wins (PyTorch pads
@@ -13,7 +12,8 @@ type maxPool struct {
 	net          *Net
 	x, y         *value
 	g            geom
-	arg          []int32 // per output: index of the max within its input plane
+	bg           blas.Geom // g for trainer/blas
+	arg          []int32   // per output: index of the max within its input plane
 	dxAdd        bool
 	cnt          counter
 	fwdFn, bwdFn func(int)
@@ -23,6 +23,7 @@ func (n *Net) newMaxPool(l models.Layer, x, y *value) *maxPool {
 	p := &maxPool{net: n, x: x, y: y,
 		g:   geom{cin: x.c, h: x.h, w: x.w, k: l.Kernel, s: l.Stride, p: l.Pad, ho: y.h, wo: y.w},
 		arg: make([]int32, n.cfg.MaxBatch*y.per())}
+	p.bg = p.g.blas()
 	p.fwdFn, p.bwdFn = p.forwardWorker, p.backwardWorker
 	return p
 }
@@ -40,36 +41,13 @@ func (p *maxPool) backward() {
 
 // forwardWorker pools whole (channel, image) planes taken dynamically.
 func (p *maxPool) forwardWorker(int) {
-	g := &p.g
 	planes := p.x.c * p.net.n
-	in, out := g.h*g.w, g.ho*g.wo
 	for {
 		lo, hi, ok := p.cnt.take(16, planes)
 		if !ok {
 			return
 		}
-		for pl := lo; pl < hi; pl++ {
-			xs := p.x.data[pl*in : (pl+1)*in]
-			ys := p.y.data[pl*out : (pl+1)*out]
-			arg := p.arg[pl*out : (pl+1)*out]
-			for oh := 0; oh < g.ho; oh++ {
-				h0, h1 := max(0, oh*g.s-g.p), min(g.h, oh*g.s-g.p+g.k)
-				for ow := 0; ow < g.wo; ow++ {
-					w0, w1 := max(0, ow*g.s-g.p), min(g.w, ow*g.s-g.p+g.k)
-					best, bi := float32(math.Inf(-1)), h0*g.w+w0
-					for ih := h0; ih < h1; ih++ {
-						row := xs[ih*g.w : ih*g.w+w1]
-						for iw := w0; iw < w1; iw++ {
-							if v := row[iw]; v > best {
-								best, bi = v, ih*g.w+iw
-							}
-						}
-					}
-					ys[oh*g.wo+ow] = best
-					arg[oh*g.wo+ow] = int32(bi)
-				}
-			}
-		}
+		blas.MaxPool(p.y.data, p.arg, p.x.data, &p.bg, lo, hi)
 	}
 }
 
