@@ -30,7 +30,7 @@ func TestExamples(t *testing.T) {
 		if !reflect.DeepEqual(got, want) {
 			t.Errorf("examples/train.yaml differs from DefaultTrain() outside data.dir, data.csv, data.folder:\ngot  %+v\nwant %+v", got, want)
 		}
-		if err := got.RequireData(); err != nil {
+		if err := got.RequireData(nil); err != nil {
 			t.Error(err)
 		}
 	})
@@ -49,7 +49,7 @@ func TestExamples(t *testing.T) {
 		if !reflect.DeepEqual(got, want) {
 			t.Errorf("examples/deploy.yaml differs from DefaultPredict() outside model.path:\ngot  %+v\nwant %+v", got, want)
 		}
-		if err := got.RequireModel(); err != nil {
+		if err := got.RequireModel(nil); err != nil {
 			t.Error(err)
 		}
 	})

@@ -115,6 +115,24 @@ func AddAlias(fs *pflag.FlagSet, name, shorthand, key, usage string) error {
 	return BindFlag(fs, name, key)
 }
 
+// VisibleFlag returns the spelling of the flag of fs that sets key and that
+// help shows ("--model" for model.path where a command registered that
+// alias); "--" + [FlagName](key) when fs is nil or shows none.
+func VisibleFlag(fs *pflag.FlagSet, key string) string {
+	name := ""
+	if fs != nil {
+		fs.VisitAll(func(fl *pflag.Flag) {
+			if k, ok := FlagKey(fl); ok && k == key && !fl.Hidden && name == "" {
+				name = fl.Name
+			}
+		})
+	}
+	if name == "" {
+		name = FlagName(key)
+	}
+	return "--" + name
+}
+
 // FlagKey returns the key that fl sets: the key it was bound to by
 // [BindFlag] or [AddAlias], or the key it is named after ([FlagName]);
 // false when fl sets no key.

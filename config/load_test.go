@@ -274,16 +274,27 @@ func TestMissingFile(t *testing.T) {
 func TestRequire(t *testing.T) {
 	isolateEnv(t)
 	p := DefaultPredict()
-	wantErrors(t, p.RequireModel(), "model.path: is required", "TAGNET_MODEL_PATH", "--model.path")
+	wantErrors(t, p.RequireModel(nil), "model.path: is required", "TAGNET_MODEL_PATH", "--model.path")
 	p.Model.Path = "m.onnx"
-	if err := p.RequireModel(); err != nil {
+	if err := p.RequireModel(nil); err != nil {
 		t.Errorf("RequireModel with a path: %v", err)
 	}
 	tr := DefaultTrain()
-	wantErrors(t, tr.RequireData(), "data.dir: is required", "TAGNET_DATA_DIR", "--data.dir")
+	wantErrors(t, tr.RequireData(nil), "data.dir: is required", "TAGNET_DATA_DIR", "--data.dir")
 	tr.Data.Dir = "images"
-	if err := tr.RequireData(); err != nil {
+	if err := tr.RequireData(nil); err != nil {
 		t.Errorf("RequireData with a dir: %v", err)
+	}
+	// With the command's flags, the error names the spelling its help
+	// shows, not the hidden dotted one.
+	fs := pflag.NewFlagSet("predict", pflag.ContinueOnError)
+	AddPredictFlags(fs)
+	if err := AddAlias(fs, "model", "m", "model.path", "model file"); err != nil {
+		t.Fatal(err)
+	}
+	err := DefaultPredict().RequireModel(fs)
+	if err == nil || !strings.HasSuffix(err.Error(), " or --model") {
+		t.Errorf("RequireModel with an alias: %v; want it to name --model", err)
 	}
 }
 

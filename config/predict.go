@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spf13/pflag"
+
 	"github.com/tagnet/tagnet/predictor/ort"
 	"github.com/tagnet/tagnet/predictor/postprocess"
 	"github.com/tagnet/tagnet/preprocess"
@@ -219,9 +221,12 @@ func (p *Predict) Validate() error {
 
 // RequireModel reports an error unless model.path is set; predict and
 // serve call it, commands taking the model as an argument do not.
-func (p *Predict) RequireModel() error {
+//
+// fs, when not nil, is the command's flag set: the error names the flag
+// its help shows (see [VisibleFlag]).
+func (p *Predict) RequireModel(fs *pflag.FlagSet) error {
 	if p.Model.Path == "" {
-		return &KeyError{Key: "model.path", Reason: "is required: set it in the config file, $" + EnvName("model.path") + " or --" + FlagName("model.path")}
+		return &KeyError{Key: "model.path", Reason: "is required: set it in the config file, $" + EnvName("model.path") + " or " + VisibleFlag(fs, "model.path")}
 	}
 	return nil
 }

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/spf13/pflag"
+
 	"github.com/tagnet/tagnet/internal/clilog"
 	"github.com/tagnet/tagnet/models"
 )
@@ -273,9 +275,12 @@ func (t *Train) Validate() error {
 
 // RequireData reports an error unless data.dir is set; training needs it,
 // other commands of tagnet-train may not.
-func (t *Train) RequireData() error {
+//
+// fs, when not nil, is the command's flag set: the error names the flag
+// its help shows (see [VisibleFlag]).
+func (t *Train) RequireData(fs *pflag.FlagSet) error {
 	if t.Data.Dir == "" {
-		return &KeyError{Key: "data.dir", Reason: "is required: set it in the config file, $" + EnvName("data.dir") + " or --" + FlagName("data.dir")}
+		return &KeyError{Key: "data.dir", Reason: "is required: set it in the config file, $" + EnvName("data.dir") + " or " + VisibleFlag(fs, "data.dir")}
 	}
 	return nil
 }

@@ -58,7 +58,7 @@ func runPredict(cmd *cobra.Command, dirs []string) error {
 	if err != nil {
 		return err
 	}
-	if err := cfg.RequireModel(); err != nil {
+	if err := cfg.RequireModel(cmd.Flags()); err != nil {
 		return usage(err)
 	}
 	if len(dirs) == 0 {

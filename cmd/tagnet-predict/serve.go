@@ -32,7 +32,7 @@ func serveCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if err := cfg.RequireModel(); err != nil {
+			if err := cfg.RequireModel(cmd.Flags()); err != nil {
 				return usage(err)
 			}
 			logger, err := newLogger(cfg, cmd.ErrOrStderr())

@@ -301,7 +301,7 @@ func adoptPreprocessing(size int, o adoptOptions) (preprocess.Spec, error) {
 func (a *app) adoptSweep(ctx context.Context, cfg *config.Train, model string, labels []string, w io.Writer, log *zap.Logger) (*models.Sweep, int, error) {
 	dc := *cfg
 	dc.Data.ValidCol, dc.Data.ValidPct = "", 0.5 // every row is used below; the split does not matter
-	ds, err := loadData(&dc, labels, a.stderr, log)
+	ds, err := loadData(&dc, a.flags, labels, a.stderr, log)
 	if err != nil {
 		return nil, 0, err
 	}

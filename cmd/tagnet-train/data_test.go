@@ -79,12 +79,12 @@ func TestTrainDataProblems(t *testing.T) {
 	log := zap.NewNop()
 
 	cfg := mustTrainConfig(t, args)
-	if _, _, _, err := prepare(ctx, cfg, &bytes.Buffer{}, log); err == nil || !strings.Contains(err.Error(), "--data.folder images") {
+	if _, _, _, err := prepare(ctx, cfg, nil, &bytes.Buffer{}, log); err == nil || !strings.Contains(err.Error(), "--data.folder images") {
 		t.Fatalf("without data.folder: %v, want a hint to set --data.folder images", err)
 	}
 
 	cfg = mustTrainConfig(t, append(args, "--data.folder", "images", "--data.on-bad-item", "fail"))
-	_, _, _, err = prepare(ctx, cfg, &bytes.Buffer{}, log)
+	_, _, _, err = prepare(ctx, cfg, nil, &bytes.Buffer{}, log)
 	var le *data.LoadError
 	if !errors.As(err, &le) || len(le.Problems) != 3 {
 		t.Fatalf("fail policy: %v, want the 3 damaged files", err)

@@ -130,7 +130,7 @@ func (a *app) evaluate(ctx context.Context, cfg *config.Train, modelPath string)
 	if err != nil {
 		return nil, fmt.Errorf("model %s: %w", modelPath, err)
 	}
-	ds, err := loadData(cfg, m.Metadata.Labels, a.stderr, log)
+	ds, err := loadData(cfg, a.flags, m.Metadata.Labels, a.stderr, log)
 	if err != nil {
 		return nil, err
 	}

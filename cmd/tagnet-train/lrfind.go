@@ -21,7 +21,7 @@ func (a *app) lrFindCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg := a.cfg
 			log := a.log.With(zap.String("component", "lr-find"))
-			ds, g, w, err := prepare(cmd.Context(), cfg, cmd.ErrOrStderr(), log)
+			ds, g, w, err := prepare(cmd.Context(), cfg, cmd.Flags(), cmd.ErrOrStderr(), log)
 			if err != nil {
 				return err
 			}

@@ -52,6 +52,7 @@ func main() {
 // flags), the logger built from its log section, and the output streams.
 type app struct {
 	cfg            *config.Train
+	flags          *pflag.FlagSet // the running command's, for messages naming its flags
 	log            *zap.Logger
 	stdout, stderr io.Writer
 }
@@ -69,7 +70,7 @@ func (a *app) load(cmd *cobra.Command) error {
 	if err != nil {
 		return usage(fmt.Errorf("log: %w", err))
 	}
-	a.cfg, a.log = cfg, l
+	a.cfg, a.log, a.flags = cfg, l, cmd.Flags()
 	return nil
 }
 

@@ -67,15 +67,15 @@ func addConfigFlags(fs *pflag.FlagSet, selectors ...string) {
 
 // loadData reads the data set the configuration names and reports its
 // problems on w.
-func loadData(cfg *config.Train, labels []string, w io.Writer, log *zap.Logger) (*data.Dataset, error) {
-	return loadDataChecked(cfg, labels, nil, w, log)
+func loadData(cfg *config.Train, fs *pflag.FlagSet, labels []string, w io.Writer, log *zap.Logger) (*data.Dataset, error) {
+	return loadDataChecked(cfg, fs, labels, nil, w, log)
 }
 
 // loadDataChecked is loadData that, with decode, decodes every image in
 // full at load (see data.CSVOptions.Decode), so that damaged files are bad
 // items named before training.
-func loadDataChecked(cfg *config.Train, labels []string, decode func(bool) preprocess.DecodeOptions, w io.Writer, log *zap.Logger) (*data.Dataset, error) {
-	if err := cfg.RequireData(); err != nil {
+func loadDataChecked(cfg *config.Train, fs *pflag.FlagSet, labels []string, decode func(bool) preprocess.DecodeOptions, w io.Writer, log *zap.Logger) (*data.Dataset, error) {
+	if err := cfg.RequireData(fs); err != nil {
 		return nil, usage(err)
 	}
 	delim, _ := utf8.DecodeRuneInString(cfg.Data.CSVDelim)
@@ -132,7 +132,7 @@ type start struct {
 
 // prepare loads the configured data set (reporting its problems on w) and
 // builds the architecture for its labels with the initial weights.
-func prepare(ctx context.Context, cfg *config.Train, w io.Writer, log *zap.Logger) (*data.Dataset, *models.Graph, *start, error) {
+func prepare(ctx context.Context, cfg *config.Train, fs *pflag.FlagSet, w io.Writer, log *zap.Logger) (*data.Dataset, *models.Graph, *start, error) {
 	// The loader's decode options depend on the input size, resize and
 	// augmentation only, not on the weights' normalisation.
 	def := preprocess.Default(cfg.Model.Size)
@@ -144,7 +144,7 @@ func prepare(ctx context.Context, cfg *config.Train, w io.Writer, log *zap.Logge
 	if err != nil {
 		return nil, nil, nil, usage(err)
 	}
-	ds, err := loadDataChecked(cfg, nil, aug.DecodeOptions, w, log)
+	ds, err := loadDataChecked(cfg, fs, nil, aug.DecodeOptions, w, log)
 	if err != nil {
 		return nil, nil, nil, err
 	}

@@ -38,7 +38,7 @@ func (a *app) trainCmd() *cobra.Command {
 
 func (a *app) train(ctx context.Context, cfg *config.Train, out io.Writer) error {
 	log := a.log.With(zap.String("component", "train"))
-	ds, g, w, err := prepare(ctx, cfg, a.stderr, log)
+	ds, g, w, err := prepare(ctx, cfg, a.flags, a.stderr, log)
 	if err != nil {
 		return err
 	}
