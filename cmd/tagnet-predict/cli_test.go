@@ -142,17 +142,11 @@ func TestFlagsOfOtherCommands(t *testing.T) {
 // completion still works but help does not list it; the log flags are the
 // root's for every subcommand, merge included.
 func TestRootFlags(t *testing.T) {
-	r := tp(t, nil, "--version")
-	if r.code != 0 || !strings.HasPrefix(r.stdout, "tagnet-predict "+cli.Version) {
-		t.Errorf("--version: exit %d, %q", r.code, r.stdout)
-	}
-	r = runIn(t, "--help")
-	if r.code != 0 || strings.Contains(r.stdout, "completion") {
-		t.Errorf("--help: exit %d, lists completion:\n%s", r.code, r.stdout)
-	}
-	if r = runIn(t, "completion", "bash"); r.code != 0 || !strings.Contains(r.stdout, "tagnet-predict") {
-		t.Errorf("completion bash: exit %d", r.code)
-	}
+	// The built binary, so that --version is checked as users run it.
+	clitest.RootFlags(t, "tagnet-predict", func(args ...string) (int, string) {
+		r := tp(t, nil, args...)
+		return r.code, r.stdout
+	})
 
 	// merge logs its summary as the log flags say.
 	dir := t.TempDir()
@@ -160,7 +154,7 @@ func TestRootFlags(t *testing.T) {
 	if r := tp(t, nil, "predict", "--model", modelPath, "-o", part, "--log-format", "json", photosDir); r.code != 0 {
 		t.Fatalf("predict: exit %d: %s", r.code, r.stderr)
 	}
-	r = runIn(t, "--log-format", "json", "merge", "-o", filepath.Join(dir, "all.csv"), part)
+	r := runIn(t, "--log-format", "json", "merge", "-o", filepath.Join(dir, "all.csv"), part)
 	if r.code != 0 || !strings.Contains(r.stderr, `"msg":"merge finished"`) {
 		t.Errorf("merge --log-format json: exit %d:\n%s", r.code, r.stderr)
 	}

@@ -168,15 +168,8 @@ func TestExitCodes(t *testing.T) {
 // --version names the program and version; completion works but help does
 // not list it.
 func TestRootFlags(t *testing.T) {
-	r := runIn(t, "--version")
-	if r.code != 0 || !strings.HasPrefix(r.stdout, "tagnet-train "+cli.Version) {
-		t.Errorf("--version: exit %d, %q", r.code, r.stdout)
-	}
-	r = runIn(t, "--help")
-	if r.code != 0 || strings.Contains(r.stdout, "completion") {
-		t.Errorf("--help: exit %d, lists completion:\n%s", r.code, r.stdout)
-	}
-	if r = runIn(t, "completion", "bash"); r.code != 0 || !strings.Contains(r.stdout, "tagnet-train") {
-		t.Errorf("completion bash: exit %d", r.code)
-	}
+	clitest.RootFlags(t, "tagnet-train", func(args ...string) (int, string) {
+		r := runIn(t, args...)
+		return r.code, r.stdout
+	})
 }

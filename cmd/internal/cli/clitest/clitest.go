@@ -6,11 +6,30 @@ package clitest
 import (
 	"regexp"
 	"strings"
+	"testing"
 
 	"github.com/spf13/cobra"
 
+	"github.com/tagnet/tagnet/cmd/internal/cli"
 	"github.com/tagnet/tagnet/config"
 )
+
+// RootFlags checks what every tagnet program's root gives: --version
+// prints "program version…"; help does not list completion, which still
+// works. run runs the program with args and returns its exit code and
+// standard output.
+func RootFlags(t testing.TB, program string, run func(args ...string) (code int, stdout string)) {
+	t.Helper()
+	if code, out := run("--version"); code != 0 || !strings.HasPrefix(out, program+" "+cli.Version) {
+		t.Errorf("--version: exit %d, %q", code, out)
+	}
+	if code, out := run("--help"); code != 0 || strings.Contains(out, "completion") {
+		t.Errorf("--help: exit %d, lists completion:\n%s", code, out)
+	}
+	if code, out := run("completion", "bash"); code != 0 || !strings.Contains(out, program) {
+		t.Errorf("completion bash: exit %d", code)
+	}
+}
 
 // Commands returns every runnable command of the tree below root that
 // help lists (not hidden, not cobra's help), by its path below root
