@@ -69,9 +69,9 @@ merged.`,
 				where = "standard output"
 			}
 			fmt.Fprintf(cmd.ErrOrStderr(), "merged %d shard(s) of %d: %d rows (%d failed) into %s\n",
-				len(m.shards), max(m.count, 1), len(m.rows), m.failed, where)
+				len(m.shards), max(m.count, 1), m.rows, m.failed, where)
 			logger.Info("merge finished", zap.Int("shards", len(m.shards)), zap.Int("shard_count", max(m.count, 1)),
-				zap.Int("rows", len(m.rows)), zap.Int("failed", m.failed), zap.String("output", where))
+				zap.Int("rows", m.rows), zap.Int("failed", m.failed), zap.String("output", where))
 			return nil
 		},
 	}
@@ -85,13 +85,14 @@ type shardFile struct {
 	rec  *batch.Completion
 }
 
-// merged is the checked, sorted union of the shards' rows.
+// merged is a checked set of shards, ready to be merged.
 type merged struct {
 	shards []shardFile
+	inputs []batch.MergeInput
 	count  int // the shards' common shard count; 0 for an unsharded run
 	labels []string
-	rows   []batch.Row
-	failed int
+	rows   int // rows in all
+	failed int // rows of files that failed
 }
 
 // mergeShards reads and checks the shards' results files (paths as given,
@@ -186,29 +187,36 @@ func mergeShards(paths []string, output string) (*merged, error) {
 		return nil, errors.Join(problems...)
 	}
 
-	// Every file exactly once.
-	from := map[string]string{}
-	var dups []string
+	// Every file exactly once. The shards are read as they are merged,
+	// one row of each at a time (a run of millions of files merges in
+	// little memory): once here to check, once more to write.
 	for _, s := range m.shards {
-		rows, err := batch.ReadResults(s.path, m.labels)
+		sum, err := batch.SummarizeResults(s.path, m.labels)
 		if err != nil {
 			problems = append(problems, err)
 			continue
 		}
-		if len(rows) != s.rec.Rows {
-			problems = append(problems, fmt.Errorf("%s has %d rows, its completion record says %d", s.path, len(rows), s.rec.Rows))
+		if sum.Rows != s.rec.Rows {
+			problems = append(problems, fmt.Errorf("%s has %d rows, its completion record says %d", s.path, sum.Rows, s.rec.Rows))
 		}
-		for _, r := range rows {
-			if prev, ok := from[r.File]; ok {
-				dups = append(dups, fmt.Sprintf("%s (in %s and %s)", r.File, prev, s.path))
-				continue
-			}
-			from[r.File] = s.path
-			if r.Err != "" {
-				m.failed++
-			}
+		m.inputs = append(m.inputs, batch.MergeInput{Path: s.path, InOrder: sum.InOrder})
+		m.rows += sum.Rows
+		m.failed += sum.Failed
+	}
+	if len(problems) > 0 {
+		return nil, errors.Join(problems...)
+	}
+	var dups []string
+	prev, prevFrom := "", ""
+	err := batch.MergeRows(m.inputs, m.labels, func(r batch.Row, from string) error {
+		if r.File == prev && prevFrom != "" {
+			dups = append(dups, fmt.Sprintf("%s (in %s and %s)", r.File, prevFrom, from))
 		}
-		m.rows = append(m.rows, rows...)
+		prev, prevFrom = r.File, from
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	if len(dups) > 0 {
 		more := ""
@@ -216,12 +224,8 @@ func mergeShards(paths []string, output string) (*merged, error) {
 			more = fmt.Sprintf(", and %d more", len(dups)-maxListed)
 			dups = dups[:maxListed]
 		}
-		problems = append(problems, fmt.Errorf("%d file(s) predicted more than once: %s%s", len(dups), strings.Join(dups, "; "), more))
+		return nil, fmt.Errorf("%d file(s) predicted more than once: %s%s", len(dups), strings.Join(dups, "; "), more)
 	}
-	if len(problems) > 0 {
-		return nil, errors.Join(problems...)
-	}
-	batch.SortRows(m.rows)
 	return m, nil
 }
 
@@ -259,7 +263,20 @@ func (m *merged) write(output string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	err = out.Write(m.rows)
+	// Rows go out in chunks: Output.Write flushes each call.
+	const chunk = 1024
+	rows := make([]batch.Row, 0, chunk)
+	err = batch.MergeRows(m.inputs, m.labels, func(r batch.Row, _ string) error {
+		if rows = append(rows, r); len(rows) < chunk {
+			return nil
+		}
+		err := out.Write(rows)
+		rows = rows[:0]
+		return err
+	})
+	if err == nil {
+		err = out.Write(rows)
+	}
 	if cerr := out.Close(); err == nil {
 		err = cerr
 	}

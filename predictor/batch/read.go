@@ -24,30 +24,19 @@ import (
 // error naming the file and the line. Resuming (OpenOutput) reads a file
 // with the same row reader, so what it keeps is what ReadResults reads.
 func ReadResults(path string, classes []string) ([]Row, error) {
-	format, err := FormatFor(path)
+	r, err := OpenResults(path, classes)
 	if err != nil {
 		return nil, err
 	}
-	if path == "" || path == "-" {
-		return nil, fmt.Errorf("%w: reading results needs a file, not standard output", ErrConfig)
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("reading results: %w", err)
-	}
-	defer f.Close()
-	rr, err := newRowReader(format, f, classes)
-	if err != nil {
-		return nil, fmt.Errorf("reading results %s: %w", path, err)
-	}
+	defer r.Close()
 	var rows []Row
 	for {
-		row, err := rr.next()
+		row, err := r.Next()
 		if errors.Is(err, io.EOF) {
 			return rows, nil
 		}
 		if err != nil {
-			return nil, fmt.Errorf("reading results %s: %w", path, err)
+			return nil, err
 		}
 		rows = append(rows, row)
 	}
