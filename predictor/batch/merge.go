@@ -219,7 +219,7 @@ func (h *mergeHeap) Less(i, j int) bool {
 	return a.order < b.order
 }
 func (h *mergeHeap) Swap(i, j int) { h.srcs[i], h.srcs[j] = h.srcs[j], h.srcs[i] }
-func (h *mergeHeap) Push(x any)   { h.srcs = append(h.srcs, x.(*mergeSource)) }
+func (h *mergeHeap) Push(x any)    { h.srcs = append(h.srcs, x.(*mergeSource)) }
 func (h *mergeHeap) Pop() any {
 	s := h.srcs[len(h.srcs)-1]
 	h.srcs = slices.Delete(h.srcs, len(h.srcs)-1, len(h.srcs))
