@@ -14,9 +14,10 @@
 //
 // Beside the products it holds the engine's other native loops, each with
 // a pure-Go twin that tests hold it to bit for bit: im2col to float32 and
-// to bf16 ([Im2col], [Im2colBF16]) and BatchNorm's per-channel passes
-// ([BNStats], [BNApply], [BNGradSums], [BNGradInput]), which Go does not
-// vectorise.
+// to bf16 ([Im2col], [Im2colBF16]), the flipped kernel of a stride-1
+// input gradient ([FlipKernel]), max pooling ([MaxPool]), BatchNorm's
+// per-channel passes ([BNStats], [BNApply], [BNGradSums], [BNGradInput])
+// and Adam's update ([AdamStep]): loops Go does not vectorise.
 //
 // Matrices are row-major. All functions check their arguments and panic on a
 // shape mismatch: these are programmer errors, never input errors.
