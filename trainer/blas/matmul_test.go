@@ -185,6 +185,25 @@ func BenchmarkMatMul(b *testing.B) {
 	}
 }
 
+// im2colImages is the number of images of an im2colCase.
+const im2colImages = 4
+
+// im2colCase is a random input of im2colImages square images of cin
+// channels and side hw, in the CNHW layout (nchw false) or NCHW, for a
+// k×k convolution with stride s and padding p: its geometry, the values
+// and the channel and image strides Im2col takes.
+func im2colCase(rng *rand.Rand, cin, hw, k, s, p int, nchw bool) (g *Geom, x []float32, cS, nS int) {
+	ho := (hw+2*p-k)/s + 1
+	g = &Geom{Cin: cin, H: hw, W: hw, K: k, S: s, P: p, Ho: ho, Wo: ho}
+	x = randSlice(rng, cin*im2colImages*hw*hw)
+	plane := hw * hw
+	cS, nS = im2colImages*plane, plane
+	if nchw {
+		cS, nS = plane, cin*plane
+	}
+	return g, x, cS, nS
+}
+
 // TestIm2colBF16 checks the native im2col, to bf16 and to fp32, against the
 // pure-Go one, bit for bit, over strides, paddings, kernel sizes, both input layouts
 // and image ranges.
@@ -195,15 +214,8 @@ func TestIm2colBF16(t *testing.T) {
 		{1, 530, 3, 2, 1}, // strided rows longer than the C gather's 256-value buffer
 	} {
 		for _, nchw := range []bool{false, true} {
-			const n = 4
-			ho := (tc.hw+2*tc.p-tc.k)/tc.s + 1
-			g := &Geom{Cin: tc.cin, H: tc.hw, W: tc.hw, K: tc.k, S: tc.s, P: tc.p, Ho: ho, Wo: ho}
-			x := randSlice(rng, tc.cin*n*tc.hw*tc.hw)
-			plane := tc.hw * tc.hw
-			cS, nS := n*plane, plane
-			if nchw {
-				cS, nS = plane, tc.cin*plane
-			}
+			g, x, cS, nS := im2colCase(rng, tc.cin, tc.hw, tc.k, tc.s, tc.p, nchw)
+			ho := g.Ho
 			n0, n1 := 1, 3
 			size := tc.cin * tc.k * tc.k * (n1 - n0) * ho * ho
 			got, want := make([]uint16, size), make([]uint16, size)
@@ -347,16 +359,9 @@ func BenchmarkIm2col(b *testing.B) {
 		{"3x3s1/32px", 64, 32, 3, 1, 1, false},
 		{"3x3s1/8px", 256, 8, 3, 1, 1, false},
 	} {
-		const n = 4
-		ho := (tc.hw+2*tc.p-tc.k)/tc.s + 1
-		g := &Geom{Cin: tc.cin, H: tc.hw, W: tc.hw, K: tc.k, S: tc.s, P: tc.p, Ho: ho, Wo: ho}
-		x := randSlice(rng, tc.cin*n*tc.hw*tc.hw)
-		plane := tc.hw * tc.hw
-		cS, nS := n*plane, plane
-		if tc.nchw {
-			cS, nS = plane, tc.cin*plane
-		}
-		size := tc.cin * tc.k * tc.k * n * ho * ho
+		const n = im2colImages
+		g, x, cS, nS := im2colCase(rng, tc.cin, tc.hw, tc.k, tc.s, tc.p, tc.nchw)
+		size := tc.cin * tc.k * tc.k * n * g.Ho * g.Wo
 		b.Run(tc.name+"/fp32", func(b *testing.B) {
 			col := make([]float32, size)
 			b.SetBytes(int64(4 * size))
