@@ -21,20 +21,7 @@ func TestRuntimeValuesAreOrts(t *testing.T) {
 		"runtime.graph_optimization":     ort.Names(ort.Optimizations()),
 		"runtime.cudnn_conv_algo_search": ort.Names(ort.ConvAlgoSearches()),
 	} {
-		for _, v := range values {
-			t.Setenv(EnvName(key), v)
-			if _, err := LoadPredict("", nil); err != nil {
-				t.Errorf("%s=%s (an ort value): %v", key, v, err)
-			}
-		}
-		t.Setenv(EnvName(key), "tpu")
-		_, err := LoadPredict("", nil)
-		var ke *KeyError
-		want := "must be one of " + strings.Join(values, ", ")
-		if !errors.As(err, &ke) || !strings.HasPrefix(ke.Key, key) || ke.Reason != want {
-			t.Errorf("%s=tpu: %v; want a KeyError for %s: %s", key, err, key, want)
-		}
-		t.Setenv(EnvName(key), "")
+		checkValueSet(t, key, values, func() error { _, err := LoadPredict("", nil); return err })
 	}
 	t.Setenv(EnvName("runtime.providers"), "cuda,cpu")
 	cfg, err := LoadPredict("", nil)
@@ -58,24 +45,32 @@ func TestTrainValuesAreTheOwners(t *testing.T) {
 		"log.format":       clilog.Formats(),
 		"log.level":        clilog.Levels(),
 	} {
-		for _, v := range values {
-			t.Setenv(EnvName(key), v)
-			if _, err := LoadTrain("", nil); err != nil {
-				t.Errorf("%s=%s (the owner's value): %v", key, v, err)
-			}
-		}
-		t.Setenv(EnvName(key), "bogus")
-		_, err := LoadTrain("", nil)
-		var ke *KeyError
-		want := "must be one of " + strings.Join(values, ", ")
-		if !errors.As(err, &ke) || ke.Key != key || ke.Reason != want {
-			t.Errorf("%s=bogus: %v; want a KeyError for %s: %s", key, err, key, want)
-		}
-		t.Setenv(EnvName(key), "")
+		checkValueSet(t, key, values, func() error { _, err := LoadTrain("", nil); return err })
 	}
 	d := DefaultTrain()
 	if d.Train.Schedule != models.Schedules()[0] || d.Train.Precision != models.Precisions()[0] ||
 		d.Data.OnBadItem != models.BadItemPolicies()[0] || d.Data.Resize != models.Resizes()[0] {
 		t.Errorf("defaults are not the owners' defaults (each set lists its default first): %+v %+v", d.Train, d.Data)
 	}
+}
+
+// checkValueSet sets key from the environment to each of values, which
+// load must accept, then to a value outside them, which load must refuse
+// with a KeyError for key (runtime.providers[0] for a list) listing values.
+func checkValueSet(t *testing.T, key string, values []string, load func() error) {
+	t.Helper()
+	for _, v := range values {
+		t.Setenv(EnvName(key), v)
+		if err := load(); err != nil {
+			t.Errorf("%s=%s (the owner's value): %v", key, v, err)
+		}
+	}
+	t.Setenv(EnvName(key), "bogus")
+	err := load()
+	var ke *KeyError
+	want := "must be one of " + strings.Join(values, ", ")
+	if !errors.As(err, &ke) || !strings.HasPrefix(ke.Key, key) || ke.Reason != want {
+		t.Errorf("%s=bogus: %v; want a KeyError for %s: %s", key, err, key, want)
+	}
+	t.Setenv(EnvName(key), "")
 }
