@@ -80,6 +80,10 @@ type Predictor struct {
 // builds the stored preprocessing, chooses the thresholds (see package
 // postprocess), opens the session, checks that the session's input and
 // output agree with the metadata, and runs the warm-up batch if asked.
+// Before loading the model it makes the process give image-sized buffers
+// back to the system when freed ([preprocess.ReturnFreedMemory]), a
+// process-wide choice that suits serving, not training in the same
+// process.
 func New(rt *ort.Runtime, modelPath string, opts Options) (*Predictor, error) {
 	logger := opts.Logger
 	if logger == nil {
@@ -93,6 +97,7 @@ func New(rt *ort.Runtime, modelPath string, opts Options) (*Predictor, error) {
 	if err != nil {
 		return nil, err
 	}
+	preprocess.ReturnFreedMemory()
 	pre, err := preprocess.New(m.pre, preprocess.Limits{MaxPixels: opts.MaxPixels, MaxBytes: opts.MaxBytes})
 	if err != nil {
 		return nil, fmt.Errorf("loading model %s: %w", modelPath, err)

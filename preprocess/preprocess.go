@@ -25,8 +25,8 @@ func New(spec Spec, limits Limits) (*Preprocessor, error) {
 	if err := spec.Validate(); err != nil {
 		return nil, err
 	}
-	// The decoder starts now, before the caller loads a model: see
-	// vips.Start on the process's memory.
+	// The decoder starts now, so that a missing libvips is New's error
+	// rather than every image's.
 	if err := vips.Start(); err != nil {
 		return nil, err
 	}
@@ -41,6 +41,14 @@ func New(spec Spec, limits Limits) (*Preprocessor, error) {
 	}
 	return p, nil
 }
+
+// ReturnFreedMemory makes the process give image-sized buffers back to the
+// system when they are freed (glibc's mmap threshold fixed at 128 KiB;
+// nothing on other C libraries). Programs that serve models call it once,
+// before loading one: a ResNet-50 predictor peaks at 0.37 GB RSS with it,
+// 0.55 GB without. Training must not: see [vips.ReturnFreedMemory] for
+// what it costs oneDNN's matrix products.
+func ReturnFreedMemory() { vips.ReturnFreedMemory() }
 
 // Spec returns the spec p applies.
 func (p *Preprocessor) Spec() Spec { return p.spec }

@@ -9,6 +9,10 @@ var errNoCgo = errors.New("vips: tagnet was built without cgo, so it has no imag
 // Start fails: decoding needs libvips through cgo.
 func Start() error { return errNoCgo }
 
+// ReturnFreedMemory does nothing: without cgo there is no C allocator to
+// tune.
+func ReturnFreedMemory() {}
+
 // ReadHeader fails: decoding needs libvips through cgo.
 func ReadHeader(data []byte) (Header, error) { return Header{}, errNoCgo }
 

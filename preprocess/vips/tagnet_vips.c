@@ -27,7 +27,7 @@ static void quiet(const gchar *domain, GLogLevelFlags level, const gchar *msg, g
 	(void)domain; (void)level; (void)msg; (void)data;
 }
 
-int tn_init(char **err) {
+void tn_return_freed_memory(void) {
 #ifdef __GLIBC__
 	// Image-sized buffers (libvips' decodes, ONNX Runtime's model loading
 	// and activations) go back to the system when freed. glibc otherwise
@@ -37,6 +37,9 @@ int tn_init(char **err) {
 	// Setting it also fixes the trim threshold (mallopt(3)).
 	mallopt(M_MMAP_THRESHOLD, 128 * 1024);
 #endif
+}
+
+int tn_init(char **err) {
 	if (VIPS_INIT("tagnet")) {
 		return take_error(err, "vips_init failed");
 	}

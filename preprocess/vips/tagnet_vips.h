@@ -9,6 +9,10 @@
 // is in *err, to be freed with tn_free).
 int tn_init(char **err);
 
+// tn_return_freed_memory fixes glibc's mmap threshold at 128 KiB for the
+// whole process (a no-op elsewhere): see ReturnFreedMemory in vips.go.
+void tn_return_freed_memory(void);
+
 typedef struct {
 	int width, height;   // stored size of the first page/frame, pixels
 	int pages;           // frames or pages in the file (1 for still images)

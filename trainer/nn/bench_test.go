@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/tagnet/tagnet/models"
+	"github.com/tagnet/tagnet/preprocess"
 	"github.com/tagnet/tagnet/trainer/blas"
 	"github.com/tagnet/tagnet/trainer/nn"
 	"github.com/tagnet/tagnet/trainer/optim"
@@ -98,18 +99,32 @@ func benchTrainStep(b *testing.B, arch string, size, batch, threads int) {
 	}
 }
 
-// benchTrainSpec measures full training steps of any architecture in
-// precision p.
-func benchTrainSpec(b *testing.B, spec models.Spec, p blas.Precision, batch, threads int) {
+// decoderOnce starts the image decoder once per test process.
+var decoderOnce sync.Once
+
+// newTrainStep builds spec's network in precision p for batches of batch
+// images on random data and returns it with one full training step
+// (forward, BCE, backward, Adam under a one-cycle schedule at iteration
+// i). The process is set up as tagnet-train's is: the image decoder
+// (libvips) has started, so that what it does to the process (its
+// allocator settings, its threads) is part of every measurement. The net
+// is closed when tb ends.
+func newTrainStep(tb testing.TB, spec models.Spec, p blas.Precision, batch, threads int) (*nn.Net, func(i int)) {
+	tb.Helper()
+	decoderOnce.Do(func() {
+		if _, err := preprocess.New(preprocess.Default(spec.InputSize), preprocess.Limits{}); err != nil {
+			tb.Fatal(err)
+		}
+	})
 	g, err := models.Build(spec)
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
 	net, err := nn.New(g, models.Init(g, models.InitOptions{Seed: 1}), nn.Config{MaxBatch: batch, Threads: threads, Seed: 1, Precision: p})
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
-	defer net.Close()
+	tb.Cleanup(net.Close)
 	rng := rand.New(rand.NewPCG(2, 2))
 	x := make([]float32, batch*net.InputLen())
 	for i := range x {
@@ -122,19 +137,25 @@ func benchTrainSpec(b *testing.B, spec models.Spec, p blas.Precision, batch, thr
 	dl := make([]float32, len(y))
 	opt := optim.NewAdam(net.Params(), optim.DefaultAdam())
 	sched := optim.NewOneCycle(optim.Slice(1e-3, nn.NumGroups), 1000)
-	step := func(i int) {
+	return net, func(i int) {
 		logits, err := net.Forward(x, batch, true)
 		if err != nil {
-			b.Fatal(err)
+			tb.Fatal(err)
 		}
 		nn.BCEWithLogits(logits, y, dl)
 		if err := net.Backward(dl); err != nil {
-			b.Fatal(err)
+			tb.Fatal(err)
 		}
 		if err := opt.Step(sched.At(i % 1000)); err != nil {
-			b.Fatal(err)
+			tb.Fatal(err)
 		}
 	}
+}
+
+// benchTrainSpec measures full training steps of any architecture in
+// precision p.
+func benchTrainSpec(b *testing.B, spec models.Spec, p blas.Precision, batch, threads int) {
+	net, step := newTrainStep(b, spec, p, batch, threads)
 	step(0) // warm up: first-touch page faults, OpenBLAS buffers
 	gemm := gemmGFLOPS(p, net.Threads(), 300*time.Millisecond)
 	b.ReportAllocs()
