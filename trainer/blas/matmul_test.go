@@ -212,6 +212,9 @@ func TestIm2colBF16(t *testing.T) {
 	for _, tc := range []struct{ cin, hw, k, s, p int }{
 		{3, 13, 7, 2, 3}, {4, 6, 3, 1, 1}, {2, 5, 3, 1, 0}, {3, 7, 3, 2, 1}, {5, 4, 1, 1, 0}, {4, 7, 1, 2, 0}, {2, 4, 3, 1, 2}, {3, 33, 3, 1, 1},
 		{1, 530, 3, 2, 1}, // strided rows longer than the C gather's 256-value buffer
+		// "same" stride-1 windows (one run per image): 5×5, and windows
+		// wider than the map (rows wholly in the padding)
+		{2, 9, 5, 1, 2}, {3, 1, 3, 1, 1}, {2, 2, 5, 1, 2}, {2, 1, 5, 1, 2}, {2, 3, 7, 1, 3},
 	} {
 		for _, nchw := range []bool{false, true} {
 			g, x, cS, nS := im2colCase(rng, tc.cin, tc.hw, tc.k, tc.s, tc.p, nchw)

@@ -172,6 +172,13 @@ static inline TG_NO_LIBCALLS void tg_zero(void *p, size_t n) {
 // writes a run of n floats as T, STRIDED(dst, line, lo, hi, s, off) the
 // outputs [lo, hi) of a strided row (dst[ow] = line[ow·s + off]). One loop for both
 // element types, so float32 and bf16 columns cannot drift apart.
+// A "same" stride-1 window (ho = h, wo = w: ResNet's 3×3 convolutions)
+// takes a shortcut: an image's row of col is its plane shifted by
+// (kh−p)·w + off, so it is copied as one run from the first to the last
+// value read inside the image, and what that run wrapped in from a
+// neighbouring image row is zeroed column by column — one COPY per image
+// instead of one per output row, which is what costs at small maps (8×8:
+// eight rows of 8 values).
 #define TG_IM2COL(NAME, T, COPY, STRIDED)                                                            \
 TG_NO_LIBCALLS static void NAME(T *col, const float *x, int64_t cin, int64_t h, int64_t w, int64_t k,           \
 		int64_t s, int64_t p, int64_t ho, int64_t wo, int64_t cs, int64_t ns, int64_t n0, int64_t n1) { \
@@ -188,6 +195,28 @@ TG_NO_LIBCALLS static void NAME(T *col, const float *x, int64_t cin, int64_t h, 
 				if (last < 0) lo = 0;                                                        \
 				if (lo > hi) lo = hi;                                                        \
 				int64_t j = 0;                                                               \
+				if (s == 1 && ho == h && wo == w) {                                          \
+					int64_t dh = kh - p;                                                     \
+					int64_t r0 = dh < 0 ? (-dh < h ? -dh : h) : 0, r1 = dh > 0 ? h - dh : h; \
+					if (r1 < r0) r1 = r0;                                                    \
+					for (int64_t n = n0; n < n1; n++, j += ho * wo) {                        \
+						T *dst = row + j;                                                    \
+						const float *src = x + ci * cs + n * ns;                             \
+						tg_zero(dst, r0 * wo * sizeof(T));                                   \
+						tg_zero(dst + r1 * wo, (ho - r1) * wo * sizeof(T));                  \
+						if (r1 == r0 || hi == lo) {                                          \
+							tg_zero(dst + r0 * wo, (r1 - r0) * wo * sizeof(T));              \
+							continue;                                                        \
+						}                                                                    \
+						int64_t a = r0 * wo + lo, b = (r1 - 1) * wo + hi;                    \
+						COPY(dst + a, src + a + dh * w + off, b - a);                        \
+						for (int64_t oh = r0; oh < r1; oh++) {                               \
+							for (int64_t q = 0; q < lo; q++) dst[oh * wo + q] = 0;           \
+							for (int64_t q = hi; q < wo; q++) dst[oh * wo + q] = 0;          \
+						}                                                                    \
+					}                                                                        \
+					continue;                                                                \
+				}                                                                            \
 				for (int64_t n = n0; n < n1; n++) {                                          \
 					const float *src = x + ci * cs + n * ns;                                 \
 					for (int64_t oh = 0; oh < ho; oh++, j += wo) {                           \
