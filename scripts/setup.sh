@@ -7,6 +7,7 @@
 #   scripts/setup.sh --fashion-mnist   also Debian's Fashion-MNIST IDX files
 #   scripts/setup.sh --node-peer       also the benchmarks' Node.js peer (onnxruntime-node,
 #                                      sharp) and heif-enc for their HEIC photos
+#   scripts/setup.sh --emulator        also qemu-user, for scripts/check_cpu_levels.sh
 #
 # Everything project-local goes under .native/ (git-ignored). Facts and
 # checksums: ../shared/docs/runtime.md in the design docs, mirrored below.
@@ -37,13 +38,15 @@ declare -A photo_sha=(
 want_cuda=0
 want_fmnist=0
 want_node_peer=0
+want_emulator=0
 sharp_version=0.34.5
 for arg in "$@"; do
   case "$arg" in
     --cuda) want_cuda=1 ;;
     --fashion-mnist) want_fmnist=1 ;;
     --node-peer) want_node_peer=1 ;;
-    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+    --emulator) want_emulator=1 ;;
+    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
     *) echo "setup.sh: unknown option $arg" >&2; exit 2 ;;
   esac
 done
@@ -214,4 +217,5 @@ install_pth_fixtures
 [ $want_cuda = 1 ] && install_cuda_provider
 [ $want_fmnist = 1 ] && apt_install dataset-fashion-mnist
 [ $want_node_peer = 1 ] && { install_node_peer; apt_install libheif-examples; }
+[ $want_emulator = 1 ] && apt_install qemu-user
 exit 0
